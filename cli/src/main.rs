@@ -1,0 +1,2 @@
+//! The rbox binary.
+fn main() {}

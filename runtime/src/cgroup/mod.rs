@@ -1,0 +1,6 @@
+//! Control groups, v1 and v2.
+
+/// Errors of cgroup operations.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CgroupError {}

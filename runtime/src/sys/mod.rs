@@ -1,0 +1,1 @@
+//! Every raw system call of the crate, wrapped once with its safety argument.
