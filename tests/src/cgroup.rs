@@ -87,18 +87,19 @@ impl Drop for CgroupGuard {
 
 /// Mount points of every cgroup hierarchy, v1 and v2, each once; only
 /// whole-hierarchy mounts (root `/`), so a namespaced view is never
-/// mistaken for the top.
+/// mistaken for the top, and only where no later mount hides it (as a
+/// tmpfs over `unified` does for crun).
 fn hierarchies() -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = Vec::new();
+    let mut top: Vec<(PathBuf, bool)> = Vec::new();
     for m in mountinfo::mounts().unwrap_or_default() {
-        if (m.fstype == "cgroup" || m.fstype == "cgroup2")
-            && m.root == Path::new("/")
-            && !out.contains(&m.mount_point)
-        {
-            out.push(m.mount_point);
-        }
+        let is_cgroup = (m.fstype == "cgroup" || m.fstype == "cgroup2") && m.root == Path::new("/");
+        top.retain(|(p, _)| *p != m.mount_point);
+        top.push((m.mount_point, is_cgroup));
     }
-    out
+    top.into_iter()
+        .filter(|(_, c)| *c)
+        .map(|(p, _)| p)
+        .collect()
 }
 
 /// `dir` and every directory below it, parents before children.
