@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+//!
+//! Library code here never prints; the `rbox-fixture` binary does.
+
+mod cache;
+mod elf;
+pub mod error;
+mod rootfs;
+mod spec;
+
+pub use cache::{busybox_bundle, cached_busybox_rootfs};
+pub use error::{FixtureError, Result};
+pub use rootfs::{BUSYBOX, NOBODY_UID, RBOX_UID, busybox_rootfs};
+pub use spec::{OCI_VERSION, runtime_spec, write_spec};
