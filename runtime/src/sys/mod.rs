@@ -1,1 +1,3 @@
 //! Every raw system call of the crate, wrapped once with its safety argument.
+
+pub(crate) mod bpf;
