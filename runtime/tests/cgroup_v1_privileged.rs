@@ -258,7 +258,8 @@ fn v1_limits_tasks_freezer_stats_and_destroy() {
         s.memory
     );
     assert!(s.cpu.usage.total > 0, "cpu time was accounted: {:?}", s.cpu);
-    assert!(s.cpu.usage.total >= s.cpu.usage.user);
+    // Counters are read one after another, so no ordering between them.
+    assert!(s.cpu.usage.user + s.cpu.usage.kernel > 0, "{:?}", s.cpu);
     assert_eq!(fx.manager.oom_events().expect("oom"), 0);
 
     // kill_all reaches every process, frozen or not.

@@ -365,28 +365,36 @@ impl Emulator {
 /// The runtime appends these to `linux.resources.devices` before
 /// [`Manager::apply`](super::Manager::apply) to behave as runc does.
 pub fn default_device_rules() -> Vec<LinuxDeviceCgroup> {
-    let rule = |typ, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(true)
-            .set_typ(Some(typ))
-            .set_major(major)
-            .set_minor(minor)
-            .set_access(Some(access.to_owned()));
-        r
-    };
-    let c = LinuxDeviceType::C;
+    let (b, c) = (LinuxDeviceType::B, LinuxDeviceType::C);
     vec![
-        rule(c, None, None, "m"),
-        rule(LinuxDeviceType::B, None, None, "m"),
-        rule(c, Some(1), Some(3), "rwm"),
-        rule(c, Some(1), Some(8), "rwm"),
-        rule(c, Some(1), Some(7), "rwm"),
-        rule(c, Some(5), Some(0), "rwm"),
-        rule(c, Some(1), Some(5), "rwm"),
-        rule(c, Some(1), Some(9), "rwm"),
-        rule(c, Some(136), None, "rwm"),
-        rule(c, Some(5), Some(2), "rwm"),
+        rule(true, c, None, None, "m"),
+        rule(true, b, None, None, "m"),
+        rule(true, c, Some(1), Some(3), "rwm"),
+        rule(true, c, Some(1), Some(8), "rwm"),
+        rule(true, c, Some(1), Some(7), "rwm"),
+        rule(true, c, Some(5), Some(0), "rwm"),
+        rule(true, c, Some(1), Some(5), "rwm"),
+        rule(true, c, Some(1), Some(9), "rwm"),
+        rule(true, c, Some(136), None, "rwm"),
+        rule(true, c, Some(5), Some(2), "rwm"),
     ]
+}
+
+/// One `linux.resources.devices` entry.
+pub(super) fn rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
+    let mut r = LinuxDeviceCgroup::default();
+    r.set_allow(allow)
+        .set_typ(Some(typ))
+        .set_major(major)
+        .set_minor(minor)
+        .set_access(Some(access.to_owned()));
+    r
 }
 
 #[cfg(test)]

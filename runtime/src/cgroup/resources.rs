@@ -5,7 +5,11 @@
 //! means "no limit"; any other negative number is refused here with the
 //! field named, before anything is written.
 
-use super::CgroupError;
+use std::path::Path;
+
+use oci_spec::runtime::LinuxMemory;
+
+use super::{CgroupError, fs};
 
 /// A limit as the config asks for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +174,28 @@ pub(super) fn rdma_line(
         line.push_str(&format!(" hca_object={o}"));
     }
     Ok((handles.is_some() || objects.is_some()).then_some(line))
+}
+
+/// With `checkBeforeUpdate`, refuses a memory limit that is not above
+/// what the cgroup already uses (read from `usage_file` in `dir`), rather
+/// than let the kernel reclaim or OOM-kill to meet it.
+pub(super) fn check_above_usage(
+    m: &LinuxMemory,
+    limit: Limit,
+    dir: &Path,
+    usage_file: &str,
+) -> Result<(), CgroupError> {
+    if let (Some(true), Limit::Value(new)) = (m.check_before_update(), limit) {
+        let usage = fs::read_u64(dir, usage_file)?;
+        if usage >= new {
+            return Err(invalid(
+                "memory.limit",
+                new,
+                &format!("it is not above the current usage of {usage} bytes"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn invalid(field: &'static str, value: impl ToString, reason: &str) -> CgroupError {

@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use oci_spec::runtime::LinuxResources;
+
+pub(super) use super::devices::rule as dev;
 use super::{Hierarchy, Manager, fs};
 
 /// A temp dir removed (with everything in it) when dropped.
@@ -82,4 +85,30 @@ pub(super) fn v1_manager(root: &Path, controllers: &[&str]) -> Manager {
 pub(super) fn v2_manager(root: &Path) -> Manager {
     Manager::with_root(Hierarchy::unified(root), Some("/rbox-test/t1"), "t1", false)
         .expect("manager")
+}
+
+/// A created v1 cgroup (`/rbox-test/t1`) whose directories hold the given
+/// (controller, file, content) files; the write log starts empty.
+pub(super) fn v1_setup(
+    tmp: &TempDir,
+    controllers: &[&str],
+    files: &[(&str, &str, &str)],
+) -> Manager {
+    let m = v1_manager(tmp.path(), controllers);
+    for (ctrl, file, content) in files {
+        put(&tmp.path().join(ctrl).join("rbox-test/t1"), file, content);
+    }
+    m.create().expect("create");
+    writes(tmp.path());
+    m
+}
+
+/// One expected write.
+pub(super) fn w(path: &str, value: &str) -> (String, String) {
+    (path.to_owned(), value.to_owned())
+}
+
+/// `linux.resources` from its config.json form.
+pub(super) fn res(json: &str) -> LinuxResources {
+    serde_json::from_str(json).expect("resources json")
 }

@@ -7,22 +7,7 @@ use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use super::*;
 use crate::cgroup::devices::{Rule, default_device_rules, parse_rules};
-
-fn dev(
-    allow: bool,
-    typ: LinuxDeviceType,
-    major: Option<i64>,
-    minor: Option<i64>,
-    access: &str,
-) -> LinuxDeviceCgroup {
-    let mut r = LinuxDeviceCgroup::default();
-    r.set_allow(allow)
-        .set_typ(Some(typ))
-        .set_major(major)
-        .set_minor(minor)
-        .set_access(Some(access.to_owned()));
-    r
-}
+use crate::cgroup::testutil::dev;
 
 fn emulate(rules: &[LinuxDeviceCgroup]) -> Emulator {
     Emulator::from_rules(&parse_rules(rules).expect("valid rules")).expect("applicable rules")

@@ -138,18 +138,7 @@ impl V1 {
             return Ok(());
         }
         let dir = self.need("memory", "memory")?;
-        if m.check_before_update() == Some(true)
-            && let Limit::Value(new) = limit
-        {
-            let usage = fs::read_u64(dir, "memory.usage_in_bytes")?;
-            if usage >= new {
-                return Err(invalid(
-                    "memory.limit",
-                    new,
-                    &format!("it is not above the current usage of {usage} bytes"),
-                ));
-            }
-        }
+        resources::check_above_usage(m, limit, dir, "memory.usage_in_bytes")?;
         // Lifting the memory limit lifts the swap limit too, when the
         // kernel accounts swap.
         if limit == Limit::Max

@@ -1,48 +1,20 @@
 //! v1 against fake trees: which file gets which value, in which order.
 
-use crate::cgroup::testutil::{TempDir, get, put, v1_hierarchy, v1_manager, writes};
+use crate::cgroup::hierarchy::V1_CONTROLLERS;
+use crate::cgroup::testutil::{
+    TempDir, get, put, v1_hierarchy, v1_manager, v1_setup as setup, w, writes,
+};
 use crate::cgroup::{CgroupError, Manager, Version};
-
-const ALL: &[&str] = &[
-    "cpuset",
-    "cpu",
-    "cpuacct",
-    "memory",
-    "devices",
-    "freezer",
-    "blkio",
-    "pids",
-    "hugetlb",
-    "net_cls",
-    "net_prio",
-    "rdma",
-    "name=systemd",
-];
-
-fn w(path: &str, value: &str) -> (String, String) {
-    (path.to_owned(), value.to_owned())
-}
-
-/// A manager whose cgroup directories exist with the named files in them.
-fn setup(tmp: &TempDir, controllers: &[&str], files: &[(&str, &str, &str)]) -> Manager {
-    let m = v1_manager(tmp.path(), controllers);
-    for (ctrl, file, content) in files {
-        put(&tmp.path().join(ctrl).join("rbox-test/t1"), file, content);
-    }
-    m.create().expect("create");
-    writes(tmp.path());
-    m
-}
 
 #[test]
 fn create_makes_every_hierarchy_and_copies_cpusets_down() {
     let tmp = TempDir::new("v1-create");
     let root = tmp.path();
-    let h = v1_hierarchy(root, ALL, true);
+    let h = v1_hierarchy(root, V1_CONTROLLERS, true);
     let m = Manager::with_root(h, Some("rbox-test/t1"), "t1", false).expect("manager");
     assert_eq!(m.version(), Version::V1);
     assert_eq!(m.path().to_str(), Some("/rbox/rbox-test/t1"));
-    let m = v1_manager(root, ALL);
+    let m = v1_manager(root, V1_CONTROLLERS);
     // What a fresh v1 cpuset looks like: empty cpus and mems below root.
     put(&root.join("cpuset"), "cpuset.cpus", "0-3\n");
     put(&root.join("cpuset"), "cpuset.mems", "0\n");

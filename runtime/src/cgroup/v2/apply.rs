@@ -127,18 +127,7 @@ fn apply_memory(dir: &Path, m: &LinuxMemory) -> Result<(), CgroupError> {
     let limit = Limit::parse("memory.limit", m.limit())?;
     let swap = resources::swap_v2(Limit::parse("memory.swap", m.swap())?, limit)?;
     let reservation = Limit::parse("memory.reservation", m.reservation())?;
-    if m.check_before_update() == Some(true)
-        && let Limit::Value(new) = limit
-    {
-        let usage = fs::read_u64(dir, "memory.current")?;
-        if usage >= new {
-            return Err(invalid(
-                "memory.limit",
-                new,
-                &format!("it is not above the current usage of {usage} bytes"),
-            ));
-        }
-    }
+    resources::check_above_usage(m, limit, dir, "memory.current")?;
     // memory.swap.max is independent of memory.max, so order is free.
     if let Some(v) = swap.v2() {
         fs::write(dir, "memory.swap.max", &v)?;

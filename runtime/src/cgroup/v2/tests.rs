@@ -1,16 +1,11 @@
 //! v2 against fake trees: which file gets which value, in which order.
 
 use nix::sys::signal::Signal;
-use oci_spec::runtime::LinuxResources;
 
-use crate::cgroup::testutil::{TempDir, get, put, v2_manager, writes};
+use crate::cgroup::testutil::{TempDir, get, put, res, v2_manager, writes};
 use crate::cgroup::{CgroupError, Hierarchy, Manager, Version};
 
 const LEAF: &str = "rbox-test/t1";
-
-fn res(json: &str) -> LinuxResources {
-    serde_json::from_str(json).expect("resources json")
-}
 
 fn w(file: &str, value: &str) -> (String, String) {
     (format!("{LEAF}/{file}"), value.to_owned())

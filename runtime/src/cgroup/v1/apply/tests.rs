@@ -1,29 +1,7 @@
 //! v1 resources against fake trees: which file gets which value, in
 //! which order.
 
-use oci_spec::runtime::LinuxResources;
-
-use crate::cgroup::Manager;
-use crate::cgroup::testutil::{TempDir, put, v1_manager, writes};
-
-fn res(json: &str) -> LinuxResources {
-    serde_json::from_str(json).expect("resources json")
-}
-
-fn w(path: &str, value: &str) -> (String, String) {
-    (path.to_owned(), value.to_owned())
-}
-
-/// A manager whose cgroup directories exist with the named files in them.
-fn setup(tmp: &TempDir, controllers: &[&str], files: &[(&str, &str, &str)]) -> Manager {
-    let m = v1_manager(tmp.path(), controllers);
-    for (ctrl, file, content) in files {
-        put(&tmp.path().join(ctrl).join("rbox-test/t1"), file, content);
-    }
-    m.create().expect("create");
-    writes(tmp.path());
-    m
-}
+use crate::cgroup::testutil::{TempDir, put, res, v1_setup as setup, w, writes};
 
 #[test]
 fn memory_limits_and_swap_order() {
