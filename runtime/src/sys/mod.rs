@@ -1,3 +1,4 @@
 //! Every raw system call of the crate, wrapped once with its safety argument.
 
+pub(crate) mod bpf;
 pub(crate) mod seccomp;
