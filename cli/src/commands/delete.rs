@@ -1,0 +1,17 @@
+//! `delete`: remove a container (stopped, or any with --force).
+
+use anyhow::Result;
+use rbox_runtime::{ContainerId, Error};
+
+use crate::runtime_cli::Ctx;
+
+/// Runs `delete`. Deleting a container that does not exist succeeds with
+/// --force, as in runc.
+pub fn run(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
+    let cid = ContainerId::new(id)?;
+    match ctx.runtime.load(&cid) {
+        Ok(c) => Ok(c.delete(force)?),
+        Err(Error::NotFound(_)) if force => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,752 @@
+//! Container lifecycle: create, start, state, kill, delete, pause, resume.
+//!
+//! `create` runs in the caller's process: it validates the bundle, makes the
+//! cgroup, clones the init into its namespaces and drives it over a
+//! socketpair until the init blocks on the exec fifo. `start` opens that
+//! fifo. Status is always derived from the live process (see [`Status`]).
+
+use std::fs;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use oci_spec::runtime::Spec;
+
+use crate::cgroup::Manager;
+use crate::channel::{Channel, Msg};
+use crate::error::{Error, Result};
+use crate::hook::{HookKind, run_hooks};
+use crate::id::ContainerId;
+use crate::state::{ContainerState, Status};
+use crate::{init, sys, validate};
+
+/// Where the runtime keeps state and how it manages cgroups.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Runtime {
+    /// The state directory (runc's `--root`), e.g. `/run/rbox`.
+    pub root: PathBuf,
+    /// Treat cgroupsPath as systemd `slice:prefix:name`.
+    pub systemd_cgroup: bool,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Runtime {
+            root: PathBuf::from("/run/rbox"),
+            systemd_cgroup: false,
+        }
+    }
+}
+
+/// Options of `create` (runc's flags).
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct CreateOptions {
+    /// The bundle directory holding config.json.
+    pub bundle: PathBuf,
+    /// Where to write the init's pid.
+    pub pid_file: Option<PathBuf>,
+    /// Unix socket that receives the pty master when `process.terminal`.
+    pub console_socket: Option<PathBuf>,
+    /// Use MS_MOVE + chroot instead of pivot_root.
+    pub no_pivot: bool,
+    /// Do not create a session keyring (accepted; rbox never creates one).
+    pub no_new_keyring: bool,
+    /// Number of extra fds (3..3+N) passed to the container.
+    pub preserve_fds: u32,
+}
+
+impl CreateOptions {
+    /// Options for a bundle directory.
+    pub fn new(bundle: impl Into<PathBuf>) -> Self {
+        CreateOptions {
+            bundle: bundle.into(),
+            ..Default::default()
+        }
+    }
+}
+
+/// A container known to the runtime.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    state: ContainerState,
+}
+
+impl Runtime {
+    /// A runtime with state under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Runtime {
+            root: root.into(),
+            ..Default::default()
+        }
+    }
+
+    fn dir(&self, id: &ContainerId) -> PathBuf {
+        self.root.join(id.as_str())
+    }
+
+    /// Loads an existing container.
+    pub fn load(&self, id: &ContainerId) -> Result<Container> {
+        let dir = self.dir(id);
+        if !dir.join("state.json").exists() {
+            return Err(Error::NotFound(id.to_string()));
+        }
+        Ok(Container {
+            state: ContainerState::load(&dir)?,
+            dir,
+        })
+    }
+
+    /// Every container under the root, sorted by id.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let rd = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "listing",
+                    path: self.root.clone(),
+                    source,
+                });
+            }
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let dir = e.path();
+            if let Ok(state) = ContainerState::load(&dir) {
+                out.push(Container { dir, state });
+            }
+        }
+        out.sort_by(|a, b| a.state.id.cmp(&b.state.id));
+        Ok(out)
+    }
+
+    /// Creates a container from a bundle: on return its init waits for
+    /// [`Container::start`].
+    pub fn create(&self, id: &ContainerId, opts: &CreateOptions) -> Result<Container> {
+        let bundle = fs::canonicalize(&opts.bundle).map_err(|source| Error::Io {
+            op: "opening bundle",
+            path: opts.bundle.clone(),
+            source,
+        })?;
+        let config_path = bundle.join("config.json");
+        let config = fs::read(&config_path).map_err(|source| Error::Io {
+            op: "reading",
+            path: config_path.clone(),
+            source,
+        })?;
+        let spec = validate::parse_spec(&config, &config_path)?;
+        validate::validate(&spec)?;
+        let root = spec.root().as_ref().expect("validated: root is present");
+        let rootfs = bundle.join(root.path());
+        let rootfs = fs::canonicalize(&rootfs).map_err(|source| Error::Io {
+            op: "opening rootfs",
+            path: rootfs.clone(),
+            source,
+        })?;
+
+        fs::create_dir_all(&self.root).map_err(|source| Error::Io {
+            op: "creating state root",
+            path: self.root.clone(),
+            source,
+        })?;
+        let dir = self.dir(id);
+        match fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::Exists(id.to_string()));
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    op: "creating state dir",
+                    path: dir,
+                    source,
+                });
+            }
+        }
+        let mut guard = CreateGuard {
+            dir: dir.clone(),
+            cgroup: None,
+            pid: None,
+        };
+        let cgroups_path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        let cg = Manager::new(cgroups_path.as_deref(), id.as_str(), self.systemd_cgroup)?;
+        cg.create()?;
+        guard.cgroup = Some(cg);
+        let cg = guard.cgroup.as_ref().expect("just set");
+        if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+            cg.apply(&validate::with_default_device_rules(res, &spec))?;
+        }
+
+        let fifo_path = dir.join("exec.fifo");
+        nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o622)).map_err(
+            |source| Error::Sys {
+                call: format!("mkfifo {}", fifo_path.display()),
+                source,
+            },
+        )?;
+        let fifo: OwnedFd = nix::fcntl::open(
+            &fifo_path,
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|source| Error::Sys {
+            call: format!("open {}", fifo_path.display()),
+            source,
+        })?;
+        fs::write(dir.join("config.json"), &config).map_err(|source| Error::Io {
+            op: "saving config",
+            path: dir.join("config.json"),
+            source,
+        })?;
+
+        let process = spec.process().as_ref().expect("validated");
+        let console = if process.terminal().unwrap_or(false) {
+            let p = opts.console_socket.as_ref().ok_or_else(|| {
+                Error::InvalidConfig(
+                    "process.terminal is true: pass --console-socket (or run with -d off and a tty)"
+                        .into(),
+                )
+            })?;
+            let s = std::os::unix::net::UnixStream::connect(p).map_err(|source| Error::Io {
+                op: "connecting to console socket",
+                path: p.clone(),
+                source,
+            })?;
+            Some(OwnedFd::from(s))
+        } else {
+            None
+        };
+
+        let ns = validate::namespaces(&spec)?;
+        let self_exe = fs::metadata("/proc/self/exe")
+            .map(|m| (m.dev(), m.ino()))
+            .map_err(|source| Error::Io {
+                op: "stat",
+                path: "/proc/self/exe".into(),
+                source,
+            })?;
+        let mut state = ContainerState {
+            oci_version: spec.version().clone(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: 0,
+            start_time: 0,
+            bundle: bundle.clone(),
+            rootfs: rootfs.clone(),
+            created: crate::state::now_rfc3339(),
+            owner: owner(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            cgroup_path: cg.path().display().to_string(),
+            systemd_cgroup: self.systemd_cgroup,
+        };
+        let hooks = spec.hooks().clone().unwrap_or_default();
+        let create_hooks: Vec<_> = hooks
+            .prestart()
+            .iter()
+            .flatten()
+            .map(|h| (HookKind::Prestart, h))
+            .chain(
+                hooks
+                    .create_runtime()
+                    .iter()
+                    .flatten()
+                    .map(|h| (HookKind::CreateRuntime, h)),
+            )
+            .collect();
+
+        // Joins that must happen before the clone (they only affect
+        // children): pid and time.
+        for (flag, fd) in &ns.pre_clone_joins {
+            sys::setns(fd.as_fd(), flag.bits()).map_err(|source| Error::Sys {
+                call: format!("setns {flag:?}"),
+                source,
+            })?;
+        }
+        let (parent_chan, child_chan) = Channel::pair().map_err(|source| Error::Sys {
+            call: "socketpair".into(),
+            source,
+        })?;
+        let child_state_json = state.spec_state_json(Status::Creating);
+        let pid = match sys::clone_process(ns.clone_flags.bits()).map_err(|source| Error::Sys {
+            call: format!("clone {:?}", ns.clone_flags),
+            source,
+        })? {
+            sys::Forked::Child => {
+                drop(parent_chan);
+                init::run(init::InitArgs {
+                    spec: &spec,
+                    rootfs: &rootfs,
+                    bundle: &bundle,
+                    chan: child_chan,
+                    fifo,
+                    console,
+                    joins: ns.post_clone_joins,
+                    new_userns: ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER),
+                    new_cgroupns: ns.new_cgroupns,
+                    no_pivot: opts.no_pivot,
+                    preserve_fds: opts.preserve_fds,
+                    self_exe,
+                    state_json: child_state_json,
+                    has_create_hooks: !create_hooks.is_empty(),
+                })
+            }
+            sys::Forked::Parent(pid) => pid,
+        };
+        drop(child_chan);
+        drop(console);
+        guard.pid = Some(pid);
+        state.pid = pid;
+        state.start_time = sys::process_start_time(pid).unwrap_or(0);
+
+        if ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+            validate::write_id_maps(pid, &spec)?;
+        }
+        if let Some(adj) = process.oom_score_adj() {
+            let p = PathBuf::from(format!("/proc/{pid}/oom_score_adj"));
+            fs::write(&p, adj.to_string()).map_err(|source| Error::Io {
+                op: "writing oom_score_adj (lowering it needs CAP_SYS_RESOURCE)",
+                path: p,
+                source,
+            })?;
+        }
+        cg.add_task(pid)?;
+        parent_chan
+            .send(&Msg::Go, None)
+            .map_err(|e| Error::Protocol(format!("starting init: {e}")))?;
+        state.save(&dir)?;
+        loop {
+            let msg = parent_chan
+                .recv()
+                .map_err(|e| Error::Protocol(format!("reading from init: {e}")))?;
+            match msg {
+                Some((Msg::RunCreateHooks, _)) => {
+                    let json = state.spec_state_json(Status::Creating);
+                    for (kind, h) in &create_hooks {
+                        run_hooks(*kind, std::slice::from_ref(*h), &json)?;
+                    }
+                    parent_chan
+                        .send(&Msg::HooksDone, None)
+                        .map_err(|e| Error::Protocol(format!("resuming init: {e}")))?;
+                }
+                Some((Msg::SeccompListener, fd)) => {
+                    let fd = fd.ok_or_else(|| {
+                        Error::Protocol("seccomp listener message without an fd".into())
+                    })?;
+                    crate::seccomp_notify::send_listener(&spec, &state, fd.as_fd())?;
+                    parent_chan
+                        .send(&Msg::SeccompDone, None)
+                        .map_err(|e| Error::Protocol(format!("resuming init: {e}")))?;
+                }
+                Some((Msg::Ready, _)) => break,
+                Some((Msg::Error(m), _)) => {
+                    return Err(Error::ContainerInit(m));
+                }
+                Some((other, _)) => {
+                    return Err(Error::Protocol(format!("unexpected message {other:?}")));
+                }
+                None => {
+                    let status = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                    guard.pid = None;
+                    return Err(Error::ContainerInit(format!(
+                        "container init exited during setup ({status:?})"
+                    )));
+                }
+            }
+        }
+        state.status = Status::Created;
+        state.save(&dir)?;
+        if let Some(p) = &opts.pid_file {
+            write_pid_file(p, pid)?;
+        }
+        guard.disarm();
+        Ok(Container { dir, state })
+    }
+}
+
+/// Undoes a half-made container when `create` fails.
+struct CreateGuard {
+    dir: PathBuf,
+    cgroup: Option<Manager>,
+    pid: Option<i32>,
+}
+
+impl CreateGuard {
+    fn disarm(&mut self) {
+        self.cgroup = None;
+        self.pid = None;
+        self.dir = PathBuf::new();
+    }
+}
+
+impl Drop for CreateGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let p = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(p, Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(p, None);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg.destroy() {
+                tracing::warn!("removing cgroup after failed create: {e}");
+            }
+        }
+        if !self.dir.as_os_str().is_empty() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn owner() -> String {
+    nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| nix::unistd::getuid().to_string())
+}
+
+/// Writes a pid file atomically.
+pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
+    let tmp = p.with_extension("rbox-tmp");
+    fs::write(&tmp, pid.to_string())
+        .and_then(|_| fs::rename(&tmp, p))
+        .map_err(|source| Error::Io {
+            op: "writing pid file",
+            path: p.to_path_buf(),
+            source,
+        })
+}
+
+impl Container {
+    /// The recorded state.
+    pub fn state(&self) -> &ContainerState {
+        &self.state
+    }
+
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// The container's state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The init's host pid, 0 once stopped.
+    pub fn pid(&self) -> i32 {
+        if self.status() == Status::Stopped {
+            0
+        } else {
+            self.state.pid
+        }
+    }
+
+    fn init_alive(&self) -> bool {
+        let pid = self.state.pid;
+        if pid <= 0 {
+            return false;
+        }
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            return false;
+        };
+        let mut f = rest.split(' ');
+        let st = f.next().unwrap_or("");
+        let start: Option<u64> = f.nth(18).and_then(|s| s.parse().ok());
+        st != "Z" && st != "X" && start == Some(self.state.start_time)
+    }
+
+    /// The live status.
+    pub fn status(&self) -> Status {
+        if self.state.status == Status::Creating && self.state.pid == 0 {
+            return Status::Creating;
+        }
+        if !self.init_alive() {
+            return Status::Stopped;
+        }
+        if self.dir.join("exec.fifo").exists() {
+            return Status::Created;
+        }
+        if self
+            .cgroup()
+            .is_ok_and(|cg| cg.is_frozen().unwrap_or(false))
+        {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    /// The spec the container was created from.
+    pub fn spec(&self) -> Result<Spec> {
+        let p = self.dir.join("config.json");
+        let b = fs::read(&p).map_err(|source| Error::Io {
+            op: "reading",
+            path: p.clone(),
+            source,
+        })?;
+        validate::parse_spec(&b, &p)
+    }
+
+    /// The container's cgroup.
+    pub fn cgroup(&self) -> Result<Manager> {
+        Ok(Manager::new(
+            Some(&self.state.cgroup_path),
+            &self.state.id,
+            false,
+        )?)
+    }
+
+    /// Starts the user process of a created container.
+    pub fn start(&mut self) -> Result<()> {
+        let st = self.status();
+        if st != Status::Created {
+            return Err(Error::WrongState {
+                id: self.state.id.clone(),
+                status: st,
+                want: "created",
+            });
+        }
+        let fifo = self.dir.join("exec.fifo");
+        let mut f = fs::File::open(&fifo).map_err(|source| Error::Io {
+            op: "opening",
+            path: fifo.clone(),
+            source,
+        })?;
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut buf).map_err(|source| Error::Io {
+            op: "reading",
+            path: fifo.clone(),
+            source,
+        })?;
+        let _ = fs::remove_file(&fifo);
+        if buf.is_empty() {
+            return Err(Error::ContainerInit(
+                "container init exited before start".into(),
+            ));
+        }
+        self.state.status = Status::Running;
+        self.state.save(&self.dir)?;
+        let spec = self.spec()?;
+        if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
+            // A poststart failure is logged; the container keeps running.
+            if let Err(e) = run_hooks(
+                HookKind::Poststart,
+                h,
+                &self.state.spec_state_json(Status::Running),
+            ) {
+                tracing::warn!("{e}");
+            }
+        }
+        Ok(())
+    }
+
+    fn pidfd(&self) -> Result<OwnedFd> {
+        if !self.init_alive() {
+            return Err(Error::WrongState {
+                id: self.state.id.clone(),
+                status: Status::Stopped,
+                want: "running, created or paused",
+            });
+        }
+        let fd = sys::pidfd_open(self.state.pid).map_err(|source| Error::Sys {
+            call: format!("pidfd_open {}", self.state.pid),
+            source,
+        })?;
+        // The pid may have been recycled between the check and the open.
+        if !self.init_alive() {
+            return Err(Error::WrongState {
+                id: self.state.id.clone(),
+                status: Status::Stopped,
+                want: "running, created or paused",
+            });
+        }
+        Ok(fd)
+    }
+
+    /// Sends a signal to the init, or with `all` to every process in the
+    /// container's cgroup.
+    pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
+        let fd = self.pidfd()?;
+        if all {
+            for pid in self.cgroup()?.pids()? {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+            }
+            if sig == Signal::SIGKILL || sig == Signal::SIGTERM {
+                // Frozen processes only see signals once thawed.
+                let _ = self.cgroup()?.thaw();
+            }
+            return Ok(());
+        }
+        sys::pidfd_send_signal(fd.as_fd(), sig as i32).map_err(|source| Error::Sys {
+            call: format!("signal {sig} to {}", self.state.pid),
+            source,
+        })
+    }
+
+    /// Deletes the container; a running one only with `force` (SIGKILL).
+    pub fn delete(self, force: bool) -> Result<()> {
+        match self.status() {
+            Status::Stopped | Status::Creating => {}
+            Status::Created => self.kill_and_wait()?,
+            st @ (Status::Running | Status::Paused) => {
+                if !force {
+                    return Err(Error::WrongState {
+                        id: self.state.id.clone(),
+                        status: st,
+                        want: "stopped (kill it first, or delete --force)",
+                    });
+                }
+                self.kill_and_wait()?;
+            }
+        }
+        self.destroy()
+    }
+
+    fn kill_and_wait(&self) -> Result<()> {
+        let Ok(fd) = self.pidfd() else {
+            return Ok(());
+        };
+        let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
+        if let Ok(cg) = self.cgroup() {
+            for pid in cg.pids().unwrap_or_default() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = cg.thaw();
+        }
+        if !crate::wait::wait_pidfd(fd.as_fd(), Some(Duration::from_secs(10))) {
+            return Err(Error::ContainerInit(format!(
+                "init {} did not die within 10 s of SIGKILL",
+                self.state.pid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Removes what is left of a stopped container, running poststop hooks.
+    fn destroy(self) -> Result<()> {
+        if let Ok(spec) = self.spec() {
+            if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
+                if let Err(e) = run_hooks(
+                    HookKind::Poststop,
+                    h,
+                    &self.state.spec_state_json(Status::Stopped),
+                ) {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+        if let Ok(cg) = self.cgroup() {
+            // Leftovers of a container without its own pid namespace.
+            for pid in cg.pids().unwrap_or_default() {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let _ = cg.thaw();
+            cg.destroy()?;
+        }
+        fs::remove_dir_all(&self.dir).map_err(|source| Error::Io {
+            op: "removing state dir",
+            path: self.dir.clone(),
+            source,
+        })
+    }
+
+    /// Freezes every process of the container.
+    pub fn pause(&mut self) -> Result<()> {
+        let st = self.status();
+        if st != Status::Running && st != Status::Created {
+            return Err(Error::WrongState {
+                id: self.state.id.clone(),
+                status: st,
+                want: "running",
+            });
+        }
+        self.cgroup()?.freeze()?;
+        self.state.status = Status::Paused;
+        self.state.save(&self.dir)
+    }
+
+    /// Thaws a paused container.
+    pub fn resume(&mut self) -> Result<()> {
+        let st = self.status();
+        if st != Status::Paused {
+            return Err(Error::WrongState {
+                id: self.state.id.clone(),
+                status: st,
+                want: "paused",
+            });
+        }
+        self.cgroup()?.thaw()?;
+        self.state.status = Status::Running;
+        self.state.save(&self.dir)
+    }
+
+    /// Host pids of every process in the container.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        Ok(self.cgroup()?.pids()?)
+    }
+
+    /// Applies new resource limits.
+    pub fn update(&self, res: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        if self.status() == Status::Stopped {
+            return Err(Error::WrongState {
+                id: self.state.id.clone(),
+                status: Status::Stopped,
+                want: "running, created or paused",
+            });
+        }
+        Ok(self.cgroup()?.apply(res)?)
+    }
+
+    /// The runtime-spec state JSON object plus runc's extra fields.
+    pub fn runc_state_json(&self) -> serde_json::Value {
+        let status = self.status();
+        serde_json::json!({
+            "ociVersion": self.state.oci_version,
+            "id": self.state.id,
+            "pid": if status == Status::Stopped { 0 } else { self.state.pid },
+            "status": status.to_string(),
+            "bundle": self.state.bundle,
+            "rootfs": self.state.rootfs,
+            "created": self.state.created,
+            "owner": self.state.owner,
+            "annotations": self.state.annotations,
+        })
+    }
+
+    /// Raw fd of the exec fifo path (for tests).
+    pub fn fifo_path(&self) -> PathBuf {
+        self.dir.join("exec.fifo")
+    }
+}
+
+/// Waits for a child pid of this process and maps its status to a shell
+/// exit code (128+signal for a signal death), as runc does.
+pub fn wait_exit_code(pid: i32) -> Result<i32> {
+    use nix::sys::wait::{WaitStatus, waitpid};
+    loop {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
+            Ok(WaitStatus::Exited(_, c)) => return Ok(c),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(source) => {
+                return Err(Error::Sys {
+                    call: format!("waitpid {pid}"),
+                    source,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! OCI hooks: run `path` with `args` and `env`, the container state as JSON
+//! on stdin, killed after `timeout` seconds.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use oci_spec::runtime::Hook;
+
+use crate::error::{Error, Result};
+
+/// Which hook list is running; used in error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookKind {
+    /// `prestart` (deprecated, run with createRuntime).
+    Prestart,
+    /// `createRuntime`.
+    CreateRuntime,
+    /// `createContainer`.
+    CreateContainer,
+    /// `startContainer`.
+    StartContainer,
+    /// `poststart`.
+    Poststart,
+    /// `poststop`.
+    Poststop,
+}
+
+impl std::fmt::Display for HookKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            HookKind::Prestart => "prestart",
+            HookKind::CreateRuntime => "createRuntime",
+            HookKind::CreateContainer => "createContainer",
+            HookKind::StartContainer => "startContainer",
+            HookKind::Poststart => "poststart",
+            HookKind::Poststop => "poststop",
+        })
+    }
+}
+
+/// Runs each hook in order; the first failure stops the list.
+pub fn run_hooks(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+    for h in hooks {
+        run_hook(kind, h, state_json)?;
+    }
+    Ok(())
+}
+
+fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<()> {
+    let fail = |reason: String| Error::Hook {
+        kind: kind.to_string(),
+        path: h.path().display().to_string(),
+        reason,
+    };
+    let mut cmd = Command::new(h.path());
+    let args = h.args().as_deref().unwrap_or_default();
+    if let Some(a0) = args.first() {
+        cmd.arg0(a0);
+    }
+    cmd.args(args.iter().skip(1));
+    cmd.env_clear();
+    for e in h.env().as_deref().unwrap_or_default() {
+        if let Some((k, v)) = e.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that ignores stdin may close it early: EPIPE is fine.
+        let _ = stdin.write_all(state_json);
+    }
+    if let Some(t) = h.timeout().filter(|t| *t > 0) {
+        if !crate::wait::wait_exit_timeout(child.id() as i32, Duration::from_secs(t as u64)) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(fail(format!("timed out after {t} s")));
+        }
+    }
+    let status = child.wait().map_err(|e| fail(format!("waiting: {e}")))?;
+    if !status.success() {
+        return Err(fail(format!("exited with {status}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,372 @@
+//! Mount options and mount targets.
+//!
+//! Invariant: a mount target inside the rootfs is always resolved with
+//! `openat2(RESOLVE_IN_ROOT)` from a directory fd of the rootfs, and the
+//! mount is made on `/proc/self/fd/N` of that resolved fd, so a symlink in
+//! the image can never redirect a mount onto the host.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::mount::MsFlags;
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// Parsed `options` of one OCI mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Flags for the mount call itself.
+    pub flags: MsFlags,
+    /// Flags that were explicitly cleared (`rw`, `suid`, ...).
+    pub cleared: MsFlags,
+    /// Propagation changes applied after mounting.
+    pub propagation: Vec<MsFlags>,
+    /// Filesystem-specific data (`size=64m`, `mode=755`, ...).
+    pub data: Vec<String>,
+    /// Recursive attributes (`rro`, `rnosuid`, ...) applied with
+    /// mount_setattr over the whole subtree.
+    pub recursive_set: u64,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
+            propagation: Vec::new(),
+            data: Vec::new(),
+            recursive_set: 0,
+        }
+    }
+}
+
+impl MountOptions {
+    /// Whether this is a bind mount (`bind` or `rbind`).
+    pub fn is_bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+
+    /// The data string for mount(2), or `None` when empty.
+    pub fn data(&self) -> Option<String> {
+        (!self.data.is_empty()).then(|| self.data.join(","))
+    }
+}
+
+/// Parses OCI mount options the way runc does: known flag names set or
+/// clear MS_* bits, propagation names are collected, and everything else is
+/// passed to the filesystem as data.
+pub fn parse_options(options: &[String]) -> MountOptions {
+    let mut o = MountOptions::default();
+    for opt in options {
+        let (set, clear): (MsFlags, MsFlags) = match opt.as_str() {
+            "defaults" => (MsFlags::empty(), MsFlags::empty()),
+            "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
+            "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
+            "bind" => (MsFlags::MS_BIND, MsFlags::empty()),
+            "rbind" => (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty()),
+            "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
+            "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
+            "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
+            "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
+            "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
+            "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
+            "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
+            "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
+            "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
+            "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
+            "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
+            "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
+            "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
+            "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
+            "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
+            "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
+            "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
+            "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
+            "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
+            "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
+            "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
+            "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
+            "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
+            | "runbindable" => {
+                if let Some(p) = propagation_flags(opt) {
+                    o.propagation.push(p);
+                }
+                continue;
+            }
+            "rro" => {
+                o.recursive_set |= libc::MOUNT_ATTR_RDONLY;
+                continue;
+            }
+            "rnosuid" => {
+                o.recursive_set |= libc::MOUNT_ATTR_NOSUID;
+                continue;
+            }
+            "rnodev" => {
+                o.recursive_set |= libc::MOUNT_ATTR_NODEV;
+                continue;
+            }
+            "rnoexec" => {
+                o.recursive_set |= libc::MOUNT_ATTR_NOEXEC;
+                continue;
+            }
+            "rnoatime" => {
+                o.recursive_set |= libc::MOUNT_ATTR_NOATIME;
+                continue;
+            }
+            // Options runc understands that are no-ops here or handled by
+            // the caller: copy-up of tmpfs content and SELinux relabel hints.
+            "tmpcopyup" | "z" | "Z" | "rrw" | "rsuid" | "rdev" | "rexec" | "ratime" => continue,
+            other => {
+                o.data.push(other.to_string());
+                continue;
+            }
+        };
+        o.flags.insert(set);
+        o.flags.remove(clear);
+        o.cleared.insert(clear);
+        o.cleared.remove(set);
+    }
+    o
+}
+
+/// Maps a propagation name (`rslave`, `private`, ...) to mount flags.
+pub fn propagation_flags(name: &str) -> Option<MsFlags> {
+    Some(match name {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// Normalises a container path to components below `/`, rejecting nothing:
+/// `..` is resolved lexically against the root (it cannot climb above it).
+pub fn clean_container_path(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::InvalidConfig(format!("path {} contains a NUL byte", p.display())))
+}
+
+/// What to create when a mount target does not exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetKind {
+    /// A directory.
+    Dir,
+    /// An empty regular file (bind mounts of files, devices).
+    File,
+}
+
+/// Opens (creating if needed) `target` inside the rootfs `root`, never
+/// leaving it: each missing component is created relative to the fd of its
+/// already-resolved parent.
+pub fn open_in_root(root: BorrowedFd<'_>, target: &Path, kind: TargetKind) -> Result<OwnedFd> {
+    let rel = clean_container_path(target);
+    let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
+    let c = cstr(&if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel.clone()
+    })?;
+    match sys::openat2(root, &c, libc::O_PATH, 0, resolve) {
+        Ok(fd) => return Ok(fd),
+        Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => {
+            return Err(Error::Sys {
+                call: format!("resolving {} in the rootfs", target.display()),
+                source: e,
+            });
+        }
+    }
+    // Walk from the root, creating what is missing.
+    let comps: Vec<_> = rel.components().collect();
+    let mut cur = sys::openat2(root, c".", libc::O_PATH, 0, resolve).map_err(|e| Error::Sys {
+        call: "opening the rootfs".into(),
+        source: e,
+    })?;
+    for (i, comp) in comps.iter().enumerate() {
+        let name = cstr(Path::new(comp.as_os_str()))?;
+        let last = i + 1 == comps.len();
+        let next = sys::openat2(cur.as_fd(), &name, libc::O_PATH, 0, resolve);
+        cur = match next {
+            Ok(fd) => fd,
+            Err(nix::errno::Errno::ENOENT) => {
+                let created = if last && kind == TargetKind::File {
+                    sys::openat2(
+                        cur.as_fd(),
+                        &name,
+                        libc::O_CREAT | libc::O_WRONLY | libc::O_EXCL,
+                        0o644,
+                        resolve,
+                    )
+                    .map(drop)
+                } else {
+                    nix::sys::stat::mkdirat(
+                        cur.as_fd(),
+                        name.as_c_str(),
+                        nix::sys::stat::Mode::from_bits_truncate(0o755),
+                    )
+                };
+                match created {
+                    Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => {
+                        return Err(Error::Sys {
+                            call: format!("creating mount target {}", target.display()),
+                            source: e,
+                        });
+                    }
+                }
+                // Re-resolve from the parent: a racing symlink is still
+                // confined by RESOLVE_IN_ROOT semantics of the parent fd.
+                sys::openat2(cur.as_fd(), &name, libc::O_PATH, 0, resolve).map_err(|e| {
+                    Error::Sys {
+                        call: format!("opening mount target {}", target.display()),
+                        source: e,
+                    }
+                })?
+            }
+            Err(e) => {
+                return Err(Error::Sys {
+                    call: format!("resolving {} in the rootfs", target.display()),
+                    source: e,
+                });
+            }
+        };
+    }
+    Ok(cur)
+}
+
+/// `/proc/self/fd/N` for an fd: the path through which a mount lands on
+/// exactly the resolved inode.
+pub fn fd_path(fd: BorrowedFd<'_>) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// mount(2) with the error naming source, target and type.
+pub fn mount(
+    source: Option<&Path>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+    what: &Path,
+) -> Result<()> {
+    nix::mount::mount(source, target, fstype, flags, data).map_err(|e| Error::Sys {
+        call: format!(
+            "mount {} on {} (type {}, options {:?}{})",
+            source.map(|s| s.display().to_string()).unwrap_or_default(),
+            what.display(),
+            fstype.unwrap_or("none"),
+            flags,
+            data.map(|d| format!(", data {d}")).unwrap_or_default()
+        ),
+        source: e,
+    })
+}
+
+/// Applies mount_setattr(AT_RECURSIVE) attributes to a mounted subtree.
+pub fn set_recursive_attrs(fd: BorrowedFd<'_>, attrs: u64, what: &Path) -> Result<()> {
+    if attrs == 0 {
+        return Ok(());
+    }
+    sys_mount_setattr(fd, attrs).map_err(|e| Error::Sys {
+        call: format!("mount_setattr on {}", what.display()),
+        source: e,
+    })
+}
+
+fn sys_mount_setattr(fd: BorrowedFd<'_>, attrs: u64) -> nix::Result<()> {
+    crate::sys::mount_setattr_recursive(fd, attrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(v: &[&str]) -> MountOptions {
+        parse_options(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_flags_and_data() {
+        let o = opts(&["nosuid", "strictatime", "mode=755", "size=65536k"]);
+        assert!(
+            o.flags
+                .contains(MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME)
+        );
+        assert_eq!(o.data().as_deref(), Some("mode=755,size=65536k"));
+        assert!(!o.is_bind());
+    }
+
+    #[test]
+    fn later_options_win() {
+        let o = opts(&["ro", "rw"]);
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+        let o = opts(&["rw", "ro"]);
+        assert!(o.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    #[test]
+    fn bind_and_propagation() {
+        let o = opts(&["rbind", "rprivate", "ro"]);
+        assert!(o.is_bind());
+        assert!(o.flags.contains(MsFlags::MS_REC));
+        assert_eq!(o.propagation, vec![MsFlags::MS_PRIVATE | MsFlags::MS_REC]);
+        let o = opts(&["rro", "rnosuid"]);
+        assert_eq!(
+            o.recursive_set,
+            libc::MOUNT_ATTR_RDONLY | libc::MOUNT_ATTR_NOSUID
+        );
+    }
+
+    #[test]
+    fn container_paths_cannot_climb() {
+        assert_eq!(
+            clean_container_path(Path::new("/../../etc/../x")),
+            PathBuf::from("x")
+        );
+        assert_eq!(clean_container_path(Path::new("a/b")), PathBuf::from("a/b"));
+    }
+
+    #[test]
+    fn open_in_root_stays_inside_on_symlink_escape() {
+        let dir = std::env::temp_dir().join(format!("rbox-mnt-test-{}", std::process::id()));
+        let root = dir.join("root");
+        let outside = dir.join("outside");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        // An absolute symlink pointing at the host directory.
+        std::os::unix::fs::symlink(&outside, root.join("evil")).unwrap();
+        let rootfd = std::fs::File::open(&root).unwrap();
+        let fd = open_in_root(rootfd.as_fd(), Path::new("/evil/target"), TargetKind::Dir).unwrap();
+        drop(fd);
+        assert!(!outside.join("target").exists(), "escaped the root");
+        // The symlink was followed inside the root instead.
+        assert!(
+            root.join(outside.strip_prefix("/").unwrap())
+                .join("target")
+                .is_dir()
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
