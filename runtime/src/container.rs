@@ -194,6 +194,17 @@ impl Runtime {
                 source,
             },
         )?;
+        // The init opens it for writing after switching to the container
+        // user: mode 0622 regardless of our umask.
+        std::fs::set_permissions(
+            &fifo_path,
+            std::os::unix::fs::PermissionsExt::from_mode(0o622),
+        )
+        .map_err(|source| Error::Io {
+            op: "chmod",
+            path: fifo_path.clone(),
+            source,
+        })?;
         let fifo: OwnedFd = nix::fcntl::open(
             &fifo_path,
             nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -395,10 +406,10 @@ impl Drop for CreateGuard {
             let _ = nix::sys::signal::kill(p, Signal::SIGKILL);
             let _ = nix::sys::wait::waitpid(p, None);
         }
-        if let Some(cg) = self.cgroup.take() {
-            if let Err(e) = cg.destroy() {
-                tracing::warn!("removing cgroup after failed create: {e}");
-            }
+        if let Some(cg) = self.cgroup.take()
+            && let Err(e) = cg.destroy()
+        {
+            tracing::warn!("removing cgroup after failed create: {e}");
         }
         if !self.dir.as_os_str().is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
@@ -518,24 +529,7 @@ impl Container {
                 want: "created",
             });
         }
-        let fifo = self.dir.join("exec.fifo");
-        let mut f = fs::File::open(&fifo).map_err(|source| Error::Io {
-            op: "opening",
-            path: fifo.clone(),
-            source,
-        })?;
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut f, &mut buf).map_err(|source| Error::Io {
-            op: "reading",
-            path: fifo.clone(),
-            source,
-        })?;
-        let _ = fs::remove_file(&fifo);
-        if buf.is_empty() {
-            return Err(Error::ContainerInit(
-                "container init exited before start".into(),
-            ));
-        }
+        self.open_exec_fifo()?;
         self.state.status = Status::Running;
         self.state.save(&self.dir)?;
         let spec = self.spec()?;
@@ -549,6 +543,73 @@ impl Container {
                 tracing::warn!("{e}");
             }
         }
+        Ok(())
+    }
+
+    /// Releases the init blocked on the exec fifo. The fifo is opened
+    /// non-blocking and polled together with the init's pidfd, so an init
+    /// that died is reported instead of waited for forever.
+    fn open_exec_fifo(&self) -> Result<()> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let fifo = self.dir.join("exec.fifo");
+        let pidfd = self.pidfd()?;
+        let f: OwnedFd = nix::fcntl::open(
+            &fifo,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_NONBLOCK
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|source| Error::Sys {
+            call: format!("open {}", fifo.display()),
+            source,
+        })?;
+        let died = || {
+            Error::ContainerInit(format!(
+                "container init {} exited before start; its error is on the container's stderr",
+                self.state.pid
+            ))
+        };
+        loop {
+            let mut fds = [
+                PollFd::new(f.as_fd(), PollFlags::POLLIN),
+                PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            ];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(source) => {
+                    return Err(Error::Sys {
+                        call: format!("poll {}", fifo.display()),
+                        source,
+                    });
+                }
+                Ok(_) => {}
+            }
+            let ready = fds[0].revents().unwrap_or(PollFlags::empty());
+            if ready.contains(PollFlags::POLLIN) {
+                let mut b = [0u8; 1];
+                match nix::unistd::read(&f, &mut b) {
+                    Ok(1) => break,
+                    Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(source) => {
+                        return Err(Error::Sys {
+                            call: format!("read {}", fifo.display()),
+                            source,
+                        });
+                    }
+                }
+            }
+            if ready.contains(PollFlags::POLLHUP) {
+                return Err(died());
+            }
+            if fds[1]
+                .revents()
+                .is_some_and(|r| r.contains(PollFlags::POLLIN))
+            {
+                return Err(died());
+            }
+        }
+        let _ = fs::remove_file(&fifo);
         Ok(())
     }
 
@@ -636,16 +697,16 @@ impl Container {
 
     /// Removes what is left of a stopped container, running poststop hooks.
     fn destroy(self) -> Result<()> {
-        if let Ok(spec) = self.spec() {
-            if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref()) {
-                if let Err(e) = run_hooks(
-                    HookKind::Poststop,
-                    h,
-                    &self.state.spec_state_json(Status::Stopped),
-                ) {
-                    tracing::warn!("{e}");
-                }
-            }
+        if let Ok(spec) = self.spec()
+            && let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref())
+            && let Err(e) = run_hooks(
+                HookKind::Poststop,
+                h,
+                &self.state.spec_state_json(Status::Stopped),
+            )
+        {
+            // Poststop failures are logged; deletion goes on (runtime-spec).
+            tracing::warn!("{e}");
         }
         if let Ok(cg) = self.cgroup() {
             // Leftovers of a container without its own pid namespace.

@@ -74,12 +74,12 @@ fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<()> {
         // A hook that ignores stdin may close it early: EPIPE is fine.
         let _ = stdin.write_all(state_json);
     }
-    if let Some(t) = h.timeout().filter(|t| *t > 0) {
-        if !crate::wait::wait_exit_timeout(child.id() as i32, Duration::from_secs(t as u64)) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail(format!("timed out after {t} s")));
-        }
+    if let Some(t) = h.timeout().filter(|t| *t > 0)
+        && !crate::wait::wait_exit_timeout(child.id() as i32, Duration::from_secs(t as u64))
+    {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(fail(format!("timed out after {t} s")));
     }
     let status = child.wait().map_err(|e| fail(format!("waiting: {e}")))?;
     if !status.success() {

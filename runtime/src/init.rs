@@ -37,6 +37,10 @@ pub(crate) struct InitArgs<'a> {
     pub has_create_hooks: bool,
 }
 
+/// Set once `Ready` went to the runtime (the init is single-threaded; an
+/// atomic keeps it free of `static mut`).
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// Runs the init; never returns.
 pub(crate) fn run(args: InitArgs<'_>) -> ! {
     let err = match setup(&args) {
@@ -44,8 +48,11 @@ pub(crate) fn run(args: InitArgs<'_>) -> ! {
         Err(e) => e,
     };
     let msg = error_chain(&err);
-    if args.chan.send(&Msg::Error(msg.clone()), None).is_err() {
-        // The runtime is gone (start already happened): tell the user.
+    // Before Ready the runtime is listening; after it, `create` may have
+    // returned, so the container's stderr is the only witness.
+    if READY_SENT.load(std::sync::atomic::Ordering::Relaxed)
+        || args.chan.send(&Msg::Error(msg.clone()), None).is_err()
+    {
         let _ = nix::unistd::write(std::io::stderr(), format!("rbox: {msg}\n").as_bytes());
     }
     sys::exit_child(127)
@@ -154,11 +161,11 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     // the user switch may drop: install it first (runc does the same). With
     // a listener, the runtime must receive the fd before we go on.
     let mut installed = false;
-    if let Some(f) = &filter {
-        if !nnp || f.needs_listener() {
-            install_seccomp(a, f)?;
-            installed = true;
-        }
+    if let Some(f) = &filter
+        && (!nnp || f.needs_listener())
+    {
+        install_seccomp(a, f)?;
+        installed = true;
     }
 
     let caps = proc_.capabilities().as_ref();
@@ -191,6 +198,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     a.chan
         .send(&Msg::Ready, None)
         .map_err(|e| Error::Protocol(format!("reporting ready: {e}")))?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
 
     wait_for_start(&a.fifo)?;
     if let Some(h) = spec

@@ -178,80 +178,100 @@ pub enum TargetKind {
 }
 
 /// Opens (creating if needed) `target` inside the rootfs `root`, never
-/// leaving it: each missing component is created relative to the fd of its
-/// already-resolved parent.
+/// leaving it. Missing components are created one at a time relative to
+/// the fd of their already-resolved parent; a symlink on the way is
+/// followed by hand, as if the rootfs were `/` (so a dangling absolute link
+/// makes its target inside the rootfs, as runc's securejoin does).
 pub fn open_in_root(root: BorrowedFd<'_>, target: &Path, kind: TargetKind) -> Result<OwnedFd> {
     let rel = clean_container_path(target);
-    let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
-    let c = cstr(&if rel.as_os_str().is_empty() {
+    let in_root = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS;
+    let whole = cstr(&if rel.as_os_str().is_empty() {
         PathBuf::from(".")
     } else {
         rel.clone()
     })?;
-    match sys::openat2(root, &c, libc::O_PATH, 0, resolve) {
+    let fail = |what: &str, e: nix::Error| Error::Sys {
+        call: format!("{what} mount target {}", target.display()),
+        source: e,
+    };
+    match sys::openat2(root, &whole, libc::O_PATH, 0, in_root) {
         Ok(fd) => return Ok(fd),
         Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => {
-            return Err(Error::Sys {
-                call: format!("resolving {} in the rootfs", target.display()),
-                source: e,
-            });
-        }
+        Err(e) => return Err(fail("resolving", e)),
     }
-    // Walk from the root, creating what is missing.
-    let comps: Vec<_> = rel.components().collect();
-    let mut cur = sys::openat2(root, c".", libc::O_PATH, 0, resolve).map_err(|e| Error::Sys {
-        call: "opening the rootfs".into(),
-        source: e,
-    })?;
-    for (i, comp) in comps.iter().enumerate() {
-        let name = cstr(Path::new(comp.as_os_str()))?;
-        let last = i + 1 == comps.len();
-        let next = sys::openat2(cur.as_fd(), &name, libc::O_PATH, 0, resolve);
-        cur = match next {
-            Ok(fd) => fd,
+    // Single components below a directory we resolved ourselves: no
+    // symlink may be crossed behind our back.
+    let step = sys::RESOLVE_BENEATH | sys::RESOLVE_NO_SYMLINKS;
+    let mut todo: std::collections::VecDeque<std::ffi::OsString> =
+        rel.components().map(|c| c.as_os_str().to_owned()).collect();
+    let mut done = PathBuf::new();
+    let mut cur = sys::openat2(root, c".", libc::O_PATH, 0, in_root)
+        .map_err(|e| fail("opening the rootfs for", e))?;
+    let mut links = 0;
+    while let Some(name) = todo.pop_front() {
+        let last = todo.is_empty();
+        let cname = cstr(Path::new(&name))?;
+        let st = nix::sys::stat::fstatat(
+            cur.as_fd(),
+            cname.as_c_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        match st {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFLNK => {
+                links += 1;
+                if links > 40 {
+                    return Err(fail("resolving", nix::errno::Errno::ELOOP));
+                }
+                let link = nix::fcntl::readlinkat(cur.as_fd(), cname.as_c_str())
+                    .map_err(|e| fail("reading a symlink in", e))?;
+                // Splice the link in and restart from the root: `done`
+                // holds no symlinks, so `..` is resolved lexically.
+                let mut next = if Path::new(&link).is_absolute() {
+                    PathBuf::new()
+                } else {
+                    done.clone()
+                };
+                next.push(&link);
+                for rest in &todo {
+                    next.push(rest);
+                }
+                todo = clean_container_path(&next)
+                    .components()
+                    .map(|c| c.as_os_str().to_owned())
+                    .collect();
+                done = PathBuf::new();
+                cur = sys::openat2(root, c".", libc::O_PATH, 0, in_root)
+                    .map_err(|e| fail("opening the rootfs for", e))?;
+                continue;
+            }
+            Ok(_) => {}
             Err(nix::errno::Errno::ENOENT) => {
                 let created = if last && kind == TargetKind::File {
                     sys::openat2(
                         cur.as_fd(),
-                        &name,
+                        &cname,
                         libc::O_CREAT | libc::O_WRONLY | libc::O_EXCL,
                         0o644,
-                        resolve,
+                        step,
                     )
                     .map(drop)
                 } else {
                     nix::sys::stat::mkdirat(
                         cur.as_fd(),
-                        name.as_c_str(),
+                        cname.as_c_str(),
                         nix::sys::stat::Mode::from_bits_truncate(0o755),
                     )
                 };
                 match created {
                     Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
-                    Err(e) => {
-                        return Err(Error::Sys {
-                            call: format!("creating mount target {}", target.display()),
-                            source: e,
-                        });
-                    }
+                    Err(e) => return Err(fail("creating", e)),
                 }
-                // Re-resolve from the parent: a racing symlink is still
-                // confined by RESOLVE_IN_ROOT semantics of the parent fd.
-                sys::openat2(cur.as_fd(), &name, libc::O_PATH, 0, resolve).map_err(|e| {
-                    Error::Sys {
-                        call: format!("opening mount target {}", target.display()),
-                        source: e,
-                    }
-                })?
             }
-            Err(e) => {
-                return Err(Error::Sys {
-                    call: format!("resolving {} in the rootfs", target.display()),
-                    source: e,
-                });
-            }
-        };
+            Err(e) => return Err(fail("resolving", e)),
+        }
+        cur = sys::openat2(cur.as_fd(), &cname, libc::O_PATH, 0, step)
+            .map_err(|e| fail("opening", e))?;
+        done.push(&name);
     }
     Ok(cur)
 }

@@ -30,7 +30,7 @@ pub(crate) fn apply_rlimits(p: &Process) -> Result<()> {
             rlim_max: r.hard(),
         };
         // SAFETY: setrlimit reads a valid rlimit struct for the call.
-        let ret = unsafe { libc::setrlimit(res as _, &lim) };
+        let ret = unsafe { libc::setrlimit(res, &lim) };
         nix::errno::Errno::result(ret).map_err(sys_err(format!(
             "setrlimit {:?} soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)",
             r.typ(),
@@ -41,9 +41,9 @@ pub(crate) fn apply_rlimits(p: &Process) -> Result<()> {
     Ok(())
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> u32 {
+fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
     use PosixRlimitType::*;
-    (match t {
+    match t {
         RlimitCpu => libc::RLIMIT_CPU,
         RlimitFsize => libc::RLIMIT_FSIZE,
         RlimitData => libc::RLIMIT_DATA,
@@ -60,7 +60,7 @@ fn rlimit_resource(t: PosixRlimitType) -> u32 {
         RlimitNice => libc::RLIMIT_NICE,
         RlimitRtprio => libc::RLIMIT_RTPRIO,
         RlimitRttime => libc::RLIMIT_RTTIME,
-    }) as u32
+    }
 }
 
 /// `process.scheduler` and `process.ioPriority`.

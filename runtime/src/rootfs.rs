@@ -107,10 +107,10 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
             best = Some(mp);
         }
     }
-    if let Some(mp) = best {
-        if line_is_shared(&info, &mp) {
-            mount::mount(None, &mp, None, MsFlags::MS_PRIVATE, None, &mp)?;
-        }
+    if let Some(mp) = best
+        && line_is_shared(&info, &mp)
+    {
+        mount::mount(None, &mp, None, MsFlags::MS_PRIVATE, None, &mp)?;
     }
     Ok(())
 }

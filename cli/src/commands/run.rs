@@ -71,10 +71,10 @@ fn wait_forwarding(pid: i32, set: &SigSet) -> Result<i32> {
             continue;
         };
         let sig = info.ssi_signo as i32;
-        if sig != Signal::SIGCHLD as i32 {
-            if let Ok(s) = Signal::try_from(sig) {
-                let _ = nix::sys::signal::kill(target, s);
-            }
+        if sig != Signal::SIGCHLD as i32
+            && let Ok(s) = Signal::try_from(sig)
+        {
+            let _ = nix::sys::signal::kill(target, s);
         }
     }
 }

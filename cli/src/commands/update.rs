@@ -148,7 +148,7 @@ mod tests {
         };
         let r = resources(&a, json!({"cpu": {"shares": 512}})).unwrap();
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(1 << 20));
-        assert_eq!(r.pids().as_ref().unwrap().limit(), Some(10));
+        assert_eq!(r.pids().as_ref().unwrap().limit(), 10);
         assert_eq!(r.cpu().as_ref().unwrap().shares(), Some(512));
         assert!(resources(&UpdateArgs::default(), json!({"memory": {"limit": "x"}})).is_err());
     }

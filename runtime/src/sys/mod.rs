@@ -126,6 +126,10 @@ struct OpenHow {
 
 /// `RESOLVE_NO_MAGICLINKS`.
 pub(crate) const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+/// `RESOLVE_NO_SYMLINKS`.
+pub(crate) const RESOLVE_NO_SYMLINKS: u64 = 0x04;
+/// `RESOLVE_BENEATH`.
+pub(crate) const RESOLVE_BENEATH: u64 = 0x08;
 /// `RESOLVE_IN_ROOT`.
 pub(crate) const RESOLVE_IN_ROOT: u64 = 0x10;
 
