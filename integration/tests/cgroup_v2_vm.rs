@@ -12,11 +12,18 @@ use rbox_test_support::{have_command, require};
 #[test]
 fn cgroup_v2_scenarios_in_a_vm() {
     let name = "cgroup_v2_scenarios_in_a_vm";
-    if !require(name, "qemu-system-x86_64 (apt qemu-system-x86)", have_command("qemu-system-x86_64")) {
+    if !require(
+        name,
+        "qemu-system-x86_64 (apt qemu-system-x86)",
+        have_command("qemu-system-x86_64"),
+    ) {
         return;
     }
     let vmlinuz = std::fs::read_dir("/boot")
-        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-")))
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("vmlinuz-"))
+        })
         .unwrap_or(false);
     if !require(name, "a kernel in /boot (apt linux-image-amd64)", vmlinuz) {
         return;
@@ -37,8 +44,13 @@ fn cgroup_v2_scenarios_in_a_vm() {
     );
     println!("{text}");
     assert!(out.status.success(), "VM scenarios failed:\n{text}");
-    for s in ["memory", "oom", "pids", "cpu", "freezer", "cgroupns", "cleanup"] {
-        assert!(text.contains(&format!("ok {s}\n")), "scenario {s} did not pass:\n{text}");
+    for s in [
+        "memory", "oom", "pids", "cpu", "freezer", "cgroupns", "cleanup",
+    ] {
+        assert!(
+            text.contains(&format!("ok {s}\n")),
+            "scenario {s} did not pass:\n{text}"
+        );
     }
     assert!(text.contains("RBOX-VM-RESULT: PASS"));
 }

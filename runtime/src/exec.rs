@@ -243,6 +243,13 @@ fn exec_process(
         .ok_or_else(|| Error::InvalidConfig("process.args must not be empty".into()))?;
     let env = process::environment(p);
     let exe = process::find_executable(arg0, &env)?;
+    // Defence in depth: even the sealed copy is not run in the container.
+    let me = std::fs::metadata("/proc/self/exe").map_err(|source| Error::Io {
+        op: "stat",
+        path: "/proc/self/exe".into(),
+        source,
+    })?;
+    process::check_not_runtime(&exe, (me.dev(), me.ino()))?;
     let argv = process::cstrings(args)?;
     let envp = process::cstrings(&env)?;
     let exe_c = process::path_cstring(&exe)?;

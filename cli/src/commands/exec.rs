@@ -8,7 +8,10 @@ use clap::Args;
 use rbox_runtime::ExecOptions;
 use rbox_runtime::oci_spec::runtime::{Capability, Process};
 
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+
 use crate::runtime_cli::Ctx;
+use crate::tty::ConsoleListener;
 
 /// runc exec's flags.
 #[derive(Args, Debug)]
@@ -145,14 +148,35 @@ pub fn run(ctx: &Ctx, a: ExecArgs) -> Result<u8> {
             inline_process(&base, &a)?
         }
     };
+    let terminal = process.terminal().unwrap_or(false);
     let mut opts = ExecOptions::new(process);
     opts.console_socket = a.console_socket.clone();
     opts.preserve_fds = a.preserve_fds;
     opts.pid_file = a.pid_file.clone();
-    let pid = c.exec(&opts)?;
     if a.detach {
+        c.exec(&opts)?;
         return Ok(0);
     }
-    let code = rbox_runtime::wait_exit_code(pid)?;
+    let mut set = SigSet::empty();
+    for s in crate::commands::run::FORWARDED {
+        set.add(s);
+    }
+    set.add(Signal::SIGCHLD);
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    let console = if terminal && opts.console_socket.is_none() {
+        let l = ConsoleListener::bind(
+            &ctx.runtime.root,
+            &format!("{}-exec-{}", a.id, std::process::id()),
+        )?;
+        opts.console_socket = Some(l.path().to_path_buf());
+        Some(l)
+    } else {
+        None
+    };
+    let pid = c.exec(&opts)?;
+    let code = match console {
+        Some(l) => crate::tty::proxy(l.receive()?, pid, &set)?,
+        None => crate::commands::run::wait_forwarding(pid, &set)?,
+    };
     Ok(u8::try_from(code).unwrap_or(255))
 }
