@@ -515,10 +515,11 @@ fn hooks_run_in_order_with_state() {
         "{text}"
     );
     let mut b = Bundle::new(&["true"]);
-    b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/false"}]});
+    b.spec["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no-network-plugin >&2; exit 2"]}]});
     let o = b.run();
     assert!(
-        stderr(&o).contains("createRuntime hook /bin/false"),
+        stderr(&o)
+            .contains("createRuntime hook /bin/sh: exited with exit status: 2: no-network-plugin"),
         "{}",
         stderr(&o)
     );

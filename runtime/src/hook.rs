@@ -67,6 +67,15 @@ fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<()> {
         }
     }
     cmd.stdin(Stdio::piped());
+    // Output is kept for the error message (as runc does), in a memfd so a
+    // chatty hook can never block on a full pipe.
+    let out = crate::sys::memfd_sealable(c"rbox-hook")
+        .map(std::fs::File::from)
+        .map_err(|e| fail(format!("memfd for output: {e}")))?;
+    let out2 = out.try_clone().map_err(|e| fail(format!("dup: {e}")))?;
+    let mut reader = out.try_clone().map_err(|e| fail(format!("dup: {e}")))?;
+    cmd.stdout(Stdio::from(out));
+    cmd.stderr(Stdio::from(out2));
     let mut child = cmd
         .spawn()
         .map_err(|e| fail(format!("cannot start: {e}")))?;
@@ -83,7 +92,22 @@ fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<()> {
     }
     let status = child.wait().map_err(|e| fail(format!("waiting: {e}")))?;
     if !status.success() {
-        return Err(fail(format!("exited with {status}")));
+        let text = last_output(&mut reader);
+        return Err(fail(if text.is_empty() {
+            format!("exited with {status}")
+        } else {
+            format!("exited with {status}: {text}")
+        }));
     }
     Ok(())
+}
+
+/// The last KiB of what a hook printed, trimmed, for error messages.
+fn last_output(f: &mut std::fs::File) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(1024)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).trim().to_string()
 }

@@ -1,0 +1,236 @@
+//! More of config.json and the runc command set, end to end: no-pivot,
+//! time namespaces, in-container hooks, oom_score_adj, scheduler, kill
+//! --all, events, update, the JSON log, foreground terminals and the exec
+//! side of CVE-2019-5736.
+
+use std::path::Path;
+use std::process::Command;
+
+use rbox_integration::{Bundle, ok, privileged, stderr, stdout};
+use serde_json::json;
+
+macro_rules! guard {
+    ($name:expr) => {
+        if !privileged($name) {
+            return;
+        }
+    };
+}
+
+fn wait_status(b: &Bundle, want: &str) {
+    for _ in 0..300 {
+        if b.state().is_some_and(|s| s["status"] == want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("container never became {want}: {:?}", b.state());
+}
+
+#[test]
+fn no_pivot_uses_move_and_chroot() {
+    guard!("no_pivot_uses_move_and_chroot");
+    let b = Bundle::new(&["sh", "-c", "cat /etc/hostname >/dev/null; ls /; echo $$"]);
+    b.write();
+    let o = b.rbox(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.dir().to_str().unwrap(),
+        &b.id,
+    ]);
+    let out = ok(&o);
+    assert!(out.contains("bin") && out.contains("etc"), "{out}");
+    assert!(out.trim_end().ends_with('1'), "{out}");
+}
+
+#[test]
+fn time_namespace_offsets() {
+    guard!("time_namespace_offsets");
+    if !Path::new("/proc/self/ns/time").exists() {
+        assert!(
+            !rbox_test_support::privileged_required(),
+            "kernel without time namespaces"
+        );
+        return;
+    }
+    let mut b = Bundle::new(&["cat", "/proc/uptime"]);
+    b.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.spec["linux"]["timeOffsets"] = json!({"boottime": {"secs": 86400000, "nanosecs": 0}});
+    let out = ok(&b.run());
+    let up: f64 = out.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(up > 86_400_000.0, "boottime offset not applied: {out}");
+}
+
+#[test]
+fn container_side_hooks_run_inside() {
+    guard!("container_side_hooks_run_inside");
+    let mut b = Bundle::new(&["cat", "/tmp/started"]);
+    // createContainer runs in the container's namespaces before
+    // pivot_root (host paths still visible); startContainer after it.
+    b.spec["hooks"] = json!({
+        "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "hostname > /dev/null && echo create-ok"]}],
+        "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "read s; echo \"start $(hostname)\" > /tmp/started"]}],
+    });
+    let out = ok(&b.run());
+    assert_eq!(out.trim(), "start rbox-test", "{out}");
+}
+
+#[test]
+fn oom_score_adj_and_scheduler() {
+    guard!("oom_score_adj_and_scheduler");
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/oom_score_adj; grep -E '^policy' /proc/self/sched || awk '{print $41}' /proc/self/stat",
+    ]);
+    b.spec["process"]["oomScoreAdj"] = json!(500);
+    b.spec["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+    b.spec["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+    let out = ok(&b.run());
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "500", "{out}");
+    // SCHED_BATCH is policy 3.
+    assert!(l[1].trim().ends_with('3'), "policy: {out}");
+}
+
+#[test]
+fn kill_all_events_and_update() {
+    guard!("kill_all_events_and_update");
+    let mut b = Bundle::new(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    b.spec["linux"]["resources"]["memory"] = json!({"limit": 134217728});
+    b.write();
+    ok(&b.rbox(&["run", "-d", "--bundle", b.dir().to_str().unwrap(), &b.id]));
+    wait_status(&b, "running");
+    let ev: serde_json::Value =
+        serde_json::from_str(&ok(&b.rbox(&["events", "--stats", &b.id]))).unwrap();
+    assert_eq!(ev["type"], "stats");
+    assert_eq!(ev["data"]["memory"]["usage"]["limit"], 134217728);
+    assert!(ev["data"]["pids"]["current"].as_u64().unwrap() >= 1);
+    ok(&b.rbox(&[
+        "update",
+        "--memory",
+        "268435456",
+        "--pids-limit",
+        "50",
+        &b.id,
+    ]));
+    let lim = std::fs::read_to_string(format!(
+        "/sys/fs/cgroup/memory/rbox-test/{}/memory.limit_in_bytes",
+        b.id
+    ))
+    .unwrap();
+    assert_eq!(lim.trim(), "268435456");
+    let mut upd = b.cmd(&["update", "--resources", "-", &b.id]);
+    upd.stdin(std::process::Stdio::piped());
+    let mut child = upd.spawn().unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        br#"{"pids": {"limit": 77}}"#,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    let pids = std::fs::read_to_string(format!("/sys/fs/cgroup/pids/rbox-test/{}/pids.max", b.id))
+        .unwrap();
+    assert_eq!(pids.trim(), "77");
+    let o = b.rbox(&["update", "--resources", "-", &b.id]);
+    assert!(!o.status.success(), "empty stdin is not JSON");
+    ok(&b.rbox(&["kill", "--all", &b.id, "KILL"]));
+    wait_status(&b, "stopped");
+    ok(&b.rbox(&["delete", &b.id]));
+}
+
+#[test]
+fn log_json_has_the_last_error() {
+    guard!("log_json_has_the_last_error");
+    let b = Bundle::new(&["true"]);
+    let log = b.tmp.join("log.json");
+    let o = b.rbox(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "state",
+        "no-such-container",
+    ]);
+    assert!(!o.status.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "error");
+    assert!(
+        last["msg"]
+            .as_str()
+            .unwrap()
+            .contains("\"no-such-container\" does not exist"),
+        "{text}"
+    );
+    assert!(last["time"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn foreground_terminal_without_console_socket() {
+    guard!("foreground_terminal_without_console_socket");
+    if !rbox_test_support::require(
+        "foreground_terminal_without_console_socket",
+        "script(1) from util-linux",
+        rbox_test_support::have_command("script"),
+    ) {
+        return;
+    }
+    let mut b = Bundle::new(&["sh"]);
+    b.spec["process"]["terminal"] = json!(true);
+    b.write();
+    let cmd = format!(
+        "{} runtime --root {} run --bundle {} {}",
+        rbox_integration::rbox_bin().display(),
+        b.state_root().display(),
+        b.dir().display(),
+        b.id
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        b"tty; echo typed-$((40+2)); exit 3\n",
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let out = stdout(&o);
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("typed-42"), "{out}");
+    assert_eq!(o.status.code(), Some(3), "{out}");
+}
+
+#[test]
+fn exec_refuses_the_runtime_binary() {
+    guard!("exec_refuses_the_runtime_binary");
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    ok(&b.rbox(&["run", "-d", "--bundle", b.dir().to_str().unwrap(), &b.id]));
+    let o = b.rbox(&["exec", &b.id, "/proc/self/exe", "--version"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("CVE-2019-5736"), "{}", stderr(&o));
+    // The exec helper ran from a sealed memfd, never the host binary: the
+    // process it left in the container proves it through its own exe link.
+    let pf = b.tmp.join("exec.pid");
+    ok(&b.rbox(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &b.id,
+        "sleep",
+        "100",
+    ]));
+    let pid: i32 = std::fs::read_to_string(&pf).unwrap().parse().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap();
+    assert!(exe.ends_with("bin/busybox"), "{exe:?}");
+    ok(&b.rbox(&["delete", "--force", &b.id]));
+}
