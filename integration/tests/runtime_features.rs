@@ -234,3 +234,44 @@ fn exec_refuses_the_runtime_binary() {
     assert!(exe.ends_with("bin/busybox"), "{exe:?}");
     ok(&b.rbox(&["delete", "--force", &b.id]));
 }
+
+#[test]
+fn joins_an_existing_user_and_network_namespace() {
+    guard!("joins_an_existing_user_and_network_namespace");
+    // A pod-like pair: the first container owns a mapped user namespace
+    // and a network namespace; the second joins both by path.
+    let mut a = Bundle::new(&["sleep", "1000"]);
+    a.spec["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    a.spec["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    a.spec["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    a.write();
+    ok(&a.rbox(&["run", "-d", "--bundle", a.dir().to_str().unwrap(), &a.id]));
+    let pid = a.state().unwrap()["pid"].as_i64().unwrap();
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; id -u; readlink /proc/self/ns/net",
+    ]);
+    let nss: Vec<serde_json::Value> = b.spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .chain([
+            json!({"type": "user", "path": format!("/proc/{pid}/ns/user")}),
+            json!({"type": "network", "path": format!("/proc/{pid}/ns/net")}),
+        ])
+        .collect();
+    b.spec["linux"]["namespaces"] = json!(nss);
+    let out = ok(&b.run());
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(&f[..3], ["0", "100000", "65536"], "{out}");
+    assert_eq!(f[3], "0", "{out}");
+    let net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    assert_eq!(f[4], net.to_str().unwrap(), "{out}");
+    ok(&a.rbox(&["delete", "--force", &a.id]));
+}

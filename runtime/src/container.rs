@@ -288,38 +288,48 @@ impl Runtime {
             source,
         })?;
         let child_state_json = state.spec_state_json(Status::Creating);
-        let pid = match sys::clone_process(ns.clone_flags.bits()).map_err(|source| Error::Sys {
+        let in_userns =
+            ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) || ns.user_join.is_some();
+        let init_args = init::InitArgs {
+            spec: &spec,
+            rootfs: &rootfs,
+            bundle: &bundle,
+            chan: child_chan,
+            fifo,
+            console,
+            joins: ns.post_clone_joins,
+            in_userns,
+            new_cgroupns: ns.new_cgroupns,
+            no_pivot: opts.no_pivot,
+            preserve_fds: opts.preserve_fds,
+            self_exe,
+            state_json: child_state_json,
+            has_create_hooks: !create_hooks.is_empty(),
+        };
+        let clone_err = |source| Error::Sys {
             call: format!("clone {:?}", ns.clone_flags),
             source,
-        })? {
-            sys::Forked::Child => {
-                drop(parent_chan);
-                init::run(init::InitArgs {
-                    spec: &spec,
-                    rootfs: &rootfs,
-                    bundle: &bundle,
-                    chan: child_chan,
-                    fifo,
-                    console,
-                    joins: ns.post_clone_joins,
-                    new_userns: ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER),
-                    new_cgroupns: ns.new_cgroupns,
-                    no_pivot: opts.no_pivot,
-                    preserve_fds: opts.preserve_fds,
-                    self_exe,
-                    state_json: child_state_json,
-                    has_create_hooks: !create_hooks.is_empty(),
-                })
-            }
-            sys::Forked::Parent(pid) => pid,
         };
-        drop(child_chan);
-        drop(console);
+        let pid = match &ns.user_join {
+            None => match sys::clone_process(ns.clone_flags.bits()).map_err(clone_err)? {
+                sys::Forked::Child => {
+                    drop(parent_chan);
+                    init::run(init_args)
+                }
+                sys::Forked::Parent(pid) => {
+                    // Our copies of the init's channel end and console
+                    // socket must close, or its death goes unnoticed.
+                    drop(init_args);
+                    pid
+                }
+            },
+            Some(userns) => spawn_in_userns(userns, ns.clone_flags, &parent_chan, init_args)?,
+        };
         guard.pid = Some(pid);
         state.pid = pid;
         state.start_time = sys::process_start_time(pid).unwrap_or(0);
 
-        if ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) {
+        if ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) && ns.user_join.is_none() {
             validate::write_id_maps(pid, &spec)?;
         }
         if let Some(adj) = process.oom_score_adj() {
@@ -381,6 +391,57 @@ impl Runtime {
         }
         guard.disarm();
         Ok(Container { dir, state })
+    }
+}
+
+/// Spawns the init through an intermediate child that first joins an
+/// existing user namespace, so the namespaces the clone creates are owned
+/// by it. The init becomes the caller's child (CLONE_PARENT); its pid comes
+/// back over the channel.
+fn spawn_in_userns(
+    userns: &fs::File,
+    flags: CloneFlags,
+    parent_chan: &Channel,
+    args: init::InitArgs<'_>,
+) -> Result<i32> {
+    // SAFETY: the runtime is single-threaded (documented requirement of
+    // `create`), so the child may run arbitrary code.
+    match unsafe { nix::unistd::fork() }.map_err(|source| Error::Sys {
+        call: "fork".into(),
+        source,
+    })? {
+        nix::unistd::ForkResult::Child => {
+            let joined = sys::setns(userns.as_fd(), libc::CLONE_NEWUSER)
+                .map_err(|e| format!("setns(CLONE_NEWUSER) to the configured user namespace: {e}"))
+                .and_then(|()| {
+                    sys::clone_process(flags.bits() | libc::CLONE_PARENT)
+                        .map_err(|e| format!("clone {flags:?} in the joined user namespace: {e}"))
+                });
+            match joined {
+                Ok(sys::Forked::Child) => init::run(args),
+                Ok(sys::Forked::Parent(pid)) => {
+                    let _ = args.chan.send(&Msg::Pid(pid), None);
+                    sys::exit_child(0)
+                }
+                Err(m) => {
+                    let _ = args.chan.send(&Msg::Error(m), None);
+                    sys::exit_child(1)
+                }
+            }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(args);
+            let msg = parent_chan.recv();
+            let _ = nix::sys::wait::waitpid(child, None);
+            match msg {
+                Ok(Some((Msg::Pid(pid), _))) => Ok(pid),
+                Ok(Some((Msg::Error(m), _))) => Err(Error::ContainerInit(m)),
+                other => Err(Error::Protocol(format!(
+                    "expected the init's pid, got {:?}",
+                    other.map(|o| o.map(|m| m.0))
+                ))),
+            }
+        }
     }
 }
 

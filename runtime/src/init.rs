@@ -28,7 +28,8 @@ pub(crate) struct InitArgs<'a> {
     pub console: Option<OwnedFd>,
     /// Namespaces to join: (CLONE_NEW* flag, opened ns fd).
     pub joins: Vec<(CloneFlags, OwnedFd)>,
-    pub new_userns: bool,
+    /// In a user namespace (new or joined): become its root, bind devices.
+    pub in_userns: bool,
     pub new_cgroupns: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
@@ -97,7 +98,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         .as_ref()
         .ok_or_else(|| Error::InvalidConfig("process is required to start a container".into()))?;
 
-    if a.new_userns {
+    if a.in_userns {
         // The maps are written: become root of the new namespace.
         nix::unistd::setresgid(0.into(), 0.into(), 0.into()).map_err(sys_err(
             "setresgid 0 in the user namespace (is gid 0 mapped?)",
@@ -125,7 +126,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         spec,
         rootfs: a.rootfs,
         bundle: a.bundle,
-        in_userns: a.new_userns,
+        in_userns: a.in_userns,
         new_cgroupns: a.new_cgroupns,
     };
     rootfs::prepare(&ctx)?;
@@ -170,7 +171,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
 
     let caps = proc_.capabilities().as_ref();
     process::apply_bounding(caps)?;
-    let setgroups_ok = !a.new_userns || setgroups_allowed();
+    let setgroups_ok = !a.in_userns || setgroups_allowed();
     process::apply_user(proc_, setgroups_ok)?;
     process::apply_caps(caps)?;
     if nnp {

@@ -135,6 +135,9 @@ pub(crate) struct NsPlan {
     pub pre_clone_joins: Vec<(CloneFlags, File)>,
     /// Joined by the init after the clone.
     pub post_clone_joins: Vec<(CloneFlags, std::os::fd::OwnedFd)>,
+    /// An existing user namespace: joined by an intermediate child before
+    /// the clone, so the new namespaces belong to it.
+    pub user_join: Option<File>,
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -157,6 +160,7 @@ pub(crate) fn namespaces(spec: &Spec) -> Result<NsPlan> {
         new_cgroupns: false,
         pre_clone_joins: vec![],
         post_clone_joins: vec![],
+        user_join: None,
     };
     let nss = spec
         .linux()
@@ -191,12 +195,7 @@ pub(crate) fn namespaces(spec: &Spec) -> Result<NsPlan> {
                     LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
                         plan.pre_clone_joins.push((flag, f))
                     }
-                    LinuxNamespaceType::User => {
-                        return Err(invalid(format!(
-                            "joining an existing user namespace ({}) is not supported yet; create a new one with uidMappings instead",
-                            p.display()
-                        )));
-                    }
+                    LinuxNamespaceType::User => plan.user_join = Some(f),
                     _ => plan.post_clone_joins.push((flag, f.into())),
                 }
             }
