@@ -32,7 +32,7 @@ pub(crate) fn apply_rlimits(p: &Process) -> Result<()> {
         // SAFETY: setrlimit reads a valid rlimit struct for the call.
         let ret = unsafe { libc::setrlimit(res, &lim) };
         nix::errno::Errno::result(ret).map_err(sys_err(format!(
-            "setrlimit {:?} soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)",
+            "setrlimit {} soft {} hard {} (raising a hard limit needs CAP_SYS_RESOURCE)",
             r.typ(),
             r.soft(),
             r.hard()

@@ -42,6 +42,13 @@ pub fn validate(spec: &Spec) -> Result<()> {
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid("process.args must not be empty"));
     }
+    for (field, list) in [("args", process.args()), ("env", process.env())] {
+        for (i, v) in list.iter().flatten().enumerate() {
+            if v.contains('\0') {
+                return Err(invalid(format!("process.{field}[{i}] contains a NUL byte")));
+            }
+        }
+    }
     if !process.cwd().is_absolute() {
         return Err(invalid(format!(
             "process.cwd {:?} must be an absolute path",
