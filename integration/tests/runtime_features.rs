@@ -275,3 +275,69 @@ fn joins_an_existing_user_and_network_namespace() {
     assert_eq!(f[4], net.to_str().unwrap(), "{out}");
     ok(&a.rbox(&["delete", "--force", &a.id]));
 }
+
+#[test]
+fn spec_features_list_ps_and_systemd_paths() {
+    guard!("spec_features_list_ps_and_systemd_paths");
+    let b = Bundle::new(&["sleep", "1000"]);
+    // `spec` writes a config that runs as-is once terminal is off.
+    let specdir = b.tmp.join("specdir");
+    std::fs::create_dir_all(&specdir).unwrap();
+    ok(&b.rbox(&["spec", "--bundle", specdir.to_str().unwrap()]));
+    let spec: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(specdir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(spec["process"]["terminal"], true);
+    assert_eq!(spec["root"]["path"], "rootfs");
+    let o = b.rbox(&["spec", "--bundle", specdir.to_str().unwrap()]);
+    assert!(!o.status.success(), "spec refuses to overwrite");
+    let f: serde_json::Value = serde_json::from_str(&ok(&b.rbox(&["features"]))).unwrap();
+    assert_eq!(f["ociVersionMax"], "1.2.0");
+    assert!(
+        f["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("time"))
+    );
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+    // systemd-style cgroupsPath with --systemd-cgroup maps to cgroupfs.
+    let mut b = b;
+    // (A dash in a slice name means nesting, so the test slice has none.)
+    b.spec["linux"]["cgroupsPath"] = json!(format!("rboxtest.slice:rbox:{}", b.id));
+    b.write();
+    ok(&b.rbox(&[
+        "--systemd-cgroup",
+        "run",
+        "-d",
+        "--bundle",
+        b.dir().to_str().unwrap(),
+        &b.id,
+    ]));
+    let pid = b.state().unwrap()["pid"].as_i64().unwrap();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    assert!(
+        cg.contains(&format!(":memory:/rboxtest.slice/rbox-{}.scope", b.id)),
+        "{cg}"
+    );
+    let table = ok(&b.rbox(&["list"]));
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().starts_with("ID"), "{table}");
+    assert!(
+        table.contains(&b.id) && table.contains("running"),
+        "{table}"
+    );
+    let ps = ok(&b.rbox(&["ps", &b.id]));
+    assert!(ps.lines().next().unwrap().contains("PID"), "{ps}");
+    assert!(ps.contains("sleep 1000"), "{ps}");
+    ok(&b.rbox(&["delete", "--force", &b.id]));
+    for ctrl in ["memory", "pids", "cpu"] {
+        let p = format!("/sys/fs/cgroup/{ctrl}/rboxtest.slice/rbox-{}.scope", b.id);
+        assert!(!Path::new(&p).exists(), "{p} left behind");
+    }
+    for ctrl in [
+        "memory", "pids", "cpu", "cpuacct", "cpuset", "devices", "freezer", "blkio", "systemd",
+        "unified",
+    ] {
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/rboxtest.slice"));
+    }
+}
