@@ -1,17 +1,4 @@
-//! rbox-runtime: turns an OCI bundle into a running container.
-//!
-//! The crate is synchronous and never spawns threads: container creation
-//! clones the calling process, which must be single-threaded at that point.
-//! It never prints or exits; it logs through `tracing`.
-//!
-//! ```no_run
-//! use rbox_runtime::{ContainerId, CreateOptions, Runtime};
-//! let rt = Runtime::new("/run/rbox");
-//! let id = ContainerId::new("demo")?;
-//! let mut c = rt.create(&id, &CreateOptions::new("/path/to/bundle"))?;
-//! c.start()?;
-//! # Ok::<(), rbox_runtime::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub use oci_spec;
 
