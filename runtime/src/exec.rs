@@ -256,6 +256,7 @@ fn exec_process(
     if let Some(f) = seccomp.filter(|_| nnp) {
         f.install()?;
     }
+    crate::lsm::set_exec_labels(p)?;
     init::reset_signals();
     let err = nix::unistd::execve(&exe_c, &argv, &envp).unwrap_err();
     Err(Error::Exec {

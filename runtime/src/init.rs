@@ -128,6 +128,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         bundle: a.bundle,
         in_userns: a.in_userns,
         new_cgroupns: a.new_cgroupns,
+        selinux: crate::lsm::selinux_enabled(),
     };
     rootfs::prepare(&ctx)?;
     if a.has_create_hooks {
@@ -212,6 +213,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     if let (Some(f), false) = (&filter, installed) {
         f.install()?;
     }
+    crate::lsm::set_exec_labels(proc_)?;
     reset_signals();
     let err = nix::unistd::execve(&exe_c, &argv, &envp).unwrap_err();
     Err(Error::Exec {

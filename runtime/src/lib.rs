@@ -10,6 +10,7 @@ mod exec;
 pub mod hook;
 mod id;
 mod init;
+mod lsm;
 pub mod mount;
 mod process;
 mod rootfs;

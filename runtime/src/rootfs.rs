@@ -25,6 +25,8 @@ pub(crate) struct RootfsContext<'a> {
     pub in_userns: bool,
     /// A new cgroup namespace: cgroup filesystems are mounted, not bound.
     pub new_cgroupns: bool,
+    /// SELinux is enabled: mounts get `mountLabel` as their context.
+    pub selinux: bool,
 }
 
 fn sys_err(call: String) -> impl FnOnce(nix::Error) -> Error {
@@ -161,7 +163,15 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
         return crate::rootfs_cgroup::mount_cgroups(root, dest, &opts, ctx.new_cgroupns);
     }
     let target = open_in_root(root, dest, TargetKind::Dir)?;
-    let data = opts.data();
+    let data = crate::lsm::mount_data(
+        opts.data(),
+        typ,
+        ctx.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.mount_label().as_deref()),
+        ctx.selinux,
+    );
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
     let res = mount::mount(
         Some(&source),
