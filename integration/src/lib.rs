@@ -162,3 +162,14 @@ pub fn ok(o: &Output) -> String {
 pub fn privileged(test: &str) -> bool {
     rbox_test_support::require_root(test)
 }
+
+/// Polls `state` until the container has `want` status (3 s at most).
+pub fn wait_status(b: &Bundle, want: &str) {
+    for _ in 0..300 {
+        if b.state().is_some_and(|s| s["status"] == want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("container never became {want}: {:?}", b.state());
+}

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 
-use rbox_integration::{Bundle, ok, privileged, stderr, stdout};
+use rbox_integration::{Bundle, ok, privileged, stderr, stdout, wait_status};
 use serde_json::json;
 
 macro_rules! guard {
@@ -39,16 +39,6 @@ fn recv_fd(conn: &std::os::unix::net::UnixStream) -> (Vec<u8>, i32) {
     let n = msg.bytes;
     buf.truncate(n);
     (buf, fd)
-}
-
-fn wait_status(b: &Bundle, want: &str) {
-    for _ in 0..300 {
-        if b.state().is_some_and(|s| s["status"] == want) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("container never became {want}: {:?}", b.state());
 }
 
 fn with_cgroupns(b: &mut Bundle) {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use rbox_integration::{Bundle, ok, privileged, stderr, stdout};
+use rbox_integration::{Bundle, ok, privileged, stderr, stdout, wait_status};
 use serde_json::json;
 
 macro_rules! guard {
@@ -15,16 +15,6 @@ macro_rules! guard {
             return;
         }
     };
-}
-
-fn wait_status(b: &Bundle, want: &str) {
-    for _ in 0..300 {
-        if b.state().is_some_and(|s| s["status"] == want) {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    panic!("container never became {want}: {:?}", b.state());
 }
 
 #[test]

@@ -12,6 +12,7 @@ mod id;
 mod init;
 mod lsm;
 pub mod mount;
+mod mountinfo;
 mod process;
 mod rootfs;
 mod rootfs_cgroup;

@@ -95,61 +95,22 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
         source,
     })?;
     // The deepest mount point that is a prefix of rootfs.
-    let mut best: Option<PathBuf> = None;
-    for line in info.lines() {
-        let Some(mp) = line.split(' ').nth(4) else {
-            continue;
-        };
-        let mp = PathBuf::from(unescape_mountinfo(mp));
-        if rootfs.starts_with(&mp)
-            && best
-                .as_ref()
-                .is_none_or(|b| mp.as_os_str().len() > b.as_os_str().len())
-        {
-            best = Some(mp);
-        }
-    }
-    if let Some(mp) = best
-        && line_is_shared(&info, &mp)
+    let best = crate::mountinfo::entries(&info)
+        .filter(|e| rootfs.starts_with(&e.mount_point))
+        .max_by_key(|e| e.mount_point.as_os_str().len());
+    if let Some(e) = best
+        && e.optional.iter().any(|o| o.starts_with("shared:"))
     {
-        mount::mount(None, &mp, None, MsFlags::MS_PRIVATE, None, &mp)?;
+        mount::mount(
+            None,
+            &e.mount_point,
+            None,
+            MsFlags::MS_PRIVATE,
+            None,
+            &e.mount_point,
+        )?;
     }
     Ok(())
-}
-
-fn line_is_shared(info: &str, mp: &Path) -> bool {
-    info.lines().any(|l| {
-        let f: Vec<&str> = l.split(' ').collect();
-        f.len() > 6
-            && Path::new(&unescape_mountinfo(f[4])) == mp
-            && f[6..]
-                .iter()
-                .take_while(|x| **x != "-")
-                .any(|x| x.starts_with("shared:"))
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as octal.
-pub(crate) fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 4 <= b.len() {
-            let d = &b[i + 1..i + 4];
-            if d.iter().all(|c| (b'0'..=b'7').contains(c)) {
-                let v = (d[0] - b'0') as u32 * 64 + (d[1] - b'0') as u32 * 8 + (d[2] - b'0') as u32;
-                if let Ok(v) = u8::try_from(v) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Result<()> {
@@ -591,12 +552,5 @@ mod tests {
         assert!(sysctl_path("../../etc/passwd").is_err());
         assert!(sysctl_path("/etc").is_err());
         assert!(sysctl_path("").is_err());
-    }
-
-    #[test]
-    fn mountinfo_unescape() {
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
-        assert_eq!(unescape_mountinfo("/plain"), "/plain");
-        assert_eq!(unescape_mountinfo("/x\\"), "/x\\");
     }
 }

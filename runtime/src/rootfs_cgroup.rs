@@ -13,7 +13,6 @@ use nix::mount::MsFlags;
 
 use crate::error::{Error, Result};
 use crate::mount::{self, MountOptions, TargetKind, fd_path, open_in_root};
-use crate::rootfs::unescape_mountinfo;
 
 /// One cgroup hierarchy mounted on the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,40 +27,26 @@ pub(crate) struct Hierarchy {
 
 /// Parses the cgroup hierarchies out of a mountinfo text.
 pub(crate) fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
-    let mut out = Vec::new();
-    for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(sep) = fields.iter().position(|f| *f == "-") else {
-            continue;
-        };
-        let (Some(fstype), Some(superopts), Some(mp)) =
-            (fields.get(sep + 1), fields.get(sep + 3), fields.get(4))
-        else {
-            continue;
-        };
-        if *fstype != "cgroup" && *fstype != "cgroup2" {
-            continue;
-        }
-        let controllers = if *fstype == "cgroup" {
-            superopts
-                .split(',')
-                .filter(|o| {
-                    !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
-                        && !o.starts_with("release_agent=")
-                        && !o.starts_with("cpuset_v2_mode")
-                })
-                .map(str::to_string)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        out.push(Hierarchy {
-            mount_point: PathBuf::from(unescape_mountinfo(mp)),
-            fstype: fstype.to_string(),
-            controllers,
-        });
-    }
-    out
+    crate::mountinfo::entries(mountinfo)
+        .filter(|e| e.fstype == "cgroup" || e.fstype == "cgroup2")
+        .map(|e| Hierarchy {
+            controllers: if e.fstype == "cgroup" {
+                e.super_options
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
+                            && !o.starts_with("release_agent=")
+                            && !o.starts_with("cpuset_v2_mode")
+                    })
+                    .map(str::to_string)
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            fstype: e.fstype.to_string(),
+            mount_point: e.mount_point,
+        })
+        .collect()
 }
 
 /// The calling process's cgroup path in the hierarchy with these

@@ -90,7 +90,13 @@ impl Hierarchy {
         let mut controllers = BTreeMap::new();
         let mut unified: Option<PathBuf> = None;
         for line in mountinfo.lines() {
-            let Some((mount_point, fstype, options)) = parse_line(line) else {
+            let Some(crate::mountinfo::Entry {
+                mount_point,
+                fstype,
+                super_options: options,
+                ..
+            }) = crate::mountinfo::parse_line(line)
+            else {
                 continue;
             };
             match fstype {
@@ -142,41 +148,6 @@ impl Hierarchy {
     pub(super) fn kind(&self) -> &Kind {
         &self.kind
     }
-}
-
-/// Mount point, filesystem type and super options of one mountinfo line.
-fn parse_line(line: &str) -> Option<(PathBuf, &str, &str)> {
-    let (pre, post) = line.split_once(" - ")?;
-    let mount_point = pre.split(' ').nth(4)?;
-    let mut post = post.split(' ');
-    let fstype = post.next()?;
-    let _source = post.next()?;
-    let options = post.next().unwrap_or("");
-    Some((PathBuf::from(unescape(mount_point)), fstype, options))
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, ...).
-fn unescape(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let oct = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        if let (b'\\', Some(d)) = (bytes[i], oct) {
-            // Three octal digits fit in nine bits; mountinfo only escapes bytes.
-            let v = d.iter().fold(0u16, |acc, c| acc * 8 + u16::from(c - b'0'));
-            if let Ok(b) = u8::try_from(v) {
-                out.push(b);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
