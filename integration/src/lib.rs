@@ -2,6 +2,8 @@
 //! bundles with a unique id and cgroup under `/rbox-test`, run runtime
 //! commands and collect their output.
 
+pub mod clients;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
