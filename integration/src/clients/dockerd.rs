@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use rbox_test_support::{CgroupGuard, TempRoot, unique_id};
 
-use super::{COMMAND_TIMEOUT, Daemon, output_in, reap_marked, runc_link, wait_until};
+use super::{
+    COMMAND_TIMEOUT, Daemon, busybox_rootfs_tar, output_in, reap_marked, runc_link, wait_until,
+};
 
 /// The busybox image imported into every dockerd.
 pub const DOCKER_IMAGE: &str = "localhost/rbox-busybox:latest";
@@ -122,19 +124,8 @@ impl Dockerd {
     /// Imports the busybox fixture as [`DOCKER_IMAGE`] (`docker import`
     /// of a tar of the rootfs).
     pub fn import_busybox(&self) -> io::Result<&'static str> {
-        let rootfs = rbox_fixtures::cached_busybox_rootfs().map_err(io::Error::other)?;
         let tar = self.tmp.join("scratch/rootfs.tar");
-        let st = Command::new("tar")
-            .arg("--numeric-owner")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()?;
-        if !st.success() {
-            return Err(io::Error::other(format!("tar of {rootfs:?} failed: {st}")));
-        }
+        busybox_rootfs_tar(&tar)?;
         let o = self.run(&[
             "import",
             tar.to_str().expect("utf-8 temp path"),

@@ -1,6 +1,7 @@
-//! A docker-archive (`docker save` format) of the busybox fixture, made
-//! offline with tar and sha256sum: what `ctr images import` and
-//! `docker load` read.
+//! The busybox fixture as image input, made offline with tar and
+//! sha256sum: a plain rootfs tar (`podman import`, `docker import`) and a
+//! docker-archive (`docker save` format, what `ctr images import` and
+//! `docker load` read).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -8,20 +9,33 @@ use std::process::Command;
 
 use serde_json::json;
 
+/// Writes `dest`, a tar of [`rbox_fixtures::cached_busybox_rootfs`].
+///
+/// The tar is made from a private copy: other tests clone the shared
+/// cache with hard links, which changes its files' ctime, and GNU tar
+/// fails ("file changed as we read it") when that happens mid-read.
+pub fn busybox_rootfs_tar(dest: &Path) -> io::Result<()> {
+    let rootfs = rbox_fixtures::cached_busybox_rootfs().map_err(io::Error::other)?;
+    let copy = dest.with_extension("rootfs");
+    run(Command::new("cp").arg("-a").arg(&rootfs).arg(&copy))?;
+    let tarred = run(Command::new("tar")
+        .arg("--numeric-owner")
+        .arg("-C")
+        .arg(&copy)
+        .arg("-cf")
+        .arg(dest)
+        .arg("."));
+    std::fs::remove_dir_all(&copy)?;
+    tarred.map(drop)
+}
+
 /// Writes `dir/busybox-docker.tar`, a one-layer docker-archive of
 /// [`rbox_fixtures::cached_busybox_rootfs`] tagged `tag`
 /// (e.g. `localhost/rbox-busybox:latest`); returns its path.
 pub fn busybox_docker_archive(dir: &Path, tag: &str) -> io::Result<PathBuf> {
-    let rootfs = rbox_fixtures::cached_busybox_rootfs().map_err(io::Error::other)?;
     let work = dir.join("docker-archive");
     std::fs::create_dir_all(&work)?;
-    run(Command::new("tar")
-        .arg("--numeric-owner")
-        .arg("-C")
-        .arg(&rootfs)
-        .arg("-cf")
-        .arg(work.join("layer.tar"))
-        .arg("."))?;
+    busybox_rootfs_tar(&work.join("layer.tar"))?;
     let sum = run(Command::new("sha256sum").arg(work.join("layer.tar")))?;
     let digest = sum
         .split_whitespace()

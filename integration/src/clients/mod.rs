@@ -17,7 +17,7 @@ mod podman;
 
 pub use containerd::Containerd;
 pub use dockerd::Dockerd;
-pub use image::busybox_docker_archive;
+pub use image::{busybox_docker_archive, busybox_rootfs_tar};
 pub use podman::Podman;
 
 use std::io;

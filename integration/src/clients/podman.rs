@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rbox_test_support::{CgroupGuard, TempRoot, unique_id};
 
-use super::{COMMAND_TIMEOUT, output_in, reap_marked, runc_link};
+use super::{COMMAND_TIMEOUT, busybox_rootfs_tar, output_in, reap_marked, runc_link};
 
 /// The busybox image every podman test imports.
 pub const PODMAN_IMAGE: &str = "localhost/rbox-busybox:latest";
@@ -122,19 +122,8 @@ impl Podman {
     /// Imports the busybox fixture as [`PODMAN_IMAGE`] (`podman import`
     /// from a tar stream); returns the image name.
     pub fn import_busybox(&self) -> io::Result<&'static str> {
-        let rootfs = rbox_fixtures::cached_busybox_rootfs().map_err(io::Error::other)?;
         let tar = self.tmp.join("scratch/rootfs.tar");
-        let st = Command::new("tar")
-            .arg("--numeric-owner")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()?;
-        if !st.success() {
-            return Err(io::Error::other(format!("tar of {rootfs:?} failed: {st}")));
-        }
+        busybox_rootfs_tar(&tar)?;
         let o = self.run(&[
             "import",
             tar.to_str().expect("utf-8 temp path"),
