@@ -197,7 +197,8 @@ fn marked_processes(marker: &str) -> Vec<i32> {
 /// cleanup commands, which the clients daemonize — then SIGKILLs the
 /// rest, by pid.
 pub(crate) fn reap_marked(marker: &Path, grace: Duration) {
-    let marker = marker.to_string_lossy().into_owned();
+    // With the slash, a dir never matches another whose name it prefixes.
+    let marker = format!("{}/", marker.display());
     if wait_until(grace, || marked_processes(&marker).is_empty()) {
         return;
     }
