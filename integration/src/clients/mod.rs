@@ -1,6 +1,6 @@
 //! Harnesses for real container clients — podman, containerd (`ctr`) and
 //! dockerd — driving the built `rbox` as their OCI runtime through a
-//! symlink named `rbox-runc` (argv[0] dispatch).
+//! symlink named `rbox-runc` (`argv[0]` dispatch).
 //!
 //! Invariants: every client runs with its storage, state, sockets and
 //! cgroup parent inside the harness's own temp dir and `/rbox-test/<id>`;
@@ -15,10 +15,10 @@ mod dockerd;
 mod image;
 mod podman;
 
-pub use containerd::Containerd;
-pub use dockerd::Dockerd;
+pub use containerd::{CTR_IMAGE, Containerd};
+pub use dockerd::{DOCKER_IMAGE, Dockerd};
 pub use image::{busybox_docker_archive, busybox_rootfs_tar};
-pub use podman::Podman;
+pub use podman::{PODMAN_IMAGE, Podman};
 
 use std::io;
 use std::path::{Path, PathBuf};
