@@ -1,6 +1,9 @@
 //! Helpers for the end-to-end suites: find the built `rbox`, make busybox
 //! bundles with a unique id and cgroup under `/rbox-test`, run runtime
-//! commands and collect their output.
+//! commands and collect their output; [`clients`] sets up podman,
+//! containerd and dockerd with rbox as their OCI runtime.
+
+pub mod clients;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

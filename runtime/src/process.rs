@@ -248,7 +248,7 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
         return match std::fs::metadata(&p) {
             Err(e) => Err(Error::Exec {
                 path: arg0.into(),
-                reason: e.to_string(),
+                reason: format!("stat {arg0}: {}", errno_text(&e)),
             }),
             Ok(m) if m.is_dir() => Err(Error::Exec {
                 path: arg0.into(),
@@ -278,6 +278,21 @@ pub(crate) fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     })
 }
 
+/// An I/O error's errno as Go spells it ("no such file or directory"):
+/// docker and podman pick exit codes 127/126 by matching these lowercase
+/// texts in the runtime's error, as they do for runc.
+fn errno_text(e: &std::io::Error) -> String {
+    let Some(errno) = e.raw_os_error() else {
+        return e.to_string();
+    };
+    let desc = nix::errno::Errno::from_raw(errno).desc();
+    let mut chars = desc.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => desc.to_string(),
+    }
+}
+
 /// Refuses to execute the runtime's own binary inside the container
 /// (CVE-2019-5736): neither the target nor a `#!` interpreter chain may be
 /// the file `self_exe` names (device, inode).
@@ -287,7 +302,7 @@ pub(crate) fn check_not_runtime(path: &Path, self_exe: (u64, u64)) -> Result<()>
     for _ in 0..5 {
         let m = std::fs::metadata(&cur).map_err(|e| Error::Exec {
             path: cur.display().to_string(),
-            reason: e.to_string(),
+            reason: format!("stat {}: {}", cur.display(), errno_text(&e)),
         })?;
         if (m.dev(), m.ino()) == self_exe {
             return Err(Error::Exec {
@@ -342,6 +357,19 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("definitely-not-a-binary-xyz"), "{msg}");
         assert!(msg.contains("not found in $PATH"), "{msg}");
+    }
+
+    /// docker maps a create error to exit code 127 only when it contains
+    /// the lowercase "no such file or directory" (Go's errno text).
+    #[test]
+    fn missing_absolute_path_reads_like_runc() {
+        let msg = find_executable("/nonexistent-rbox-bin", &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            msg,
+            "exec: \"/nonexistent-rbox-bin\": stat /nonexistent-rbox-bin: no such file or directory"
+        );
     }
 
     #[test]
