@@ -331,3 +331,33 @@ fn spec_features_list_ps_and_systemd_paths() {
         let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{ctrl}/rboxtest.slice"));
     }
 }
+
+#[test]
+fn capabilities_the_runtime_lacks_are_named() {
+    guard!("capabilities_the_runtime_lacks_are_named");
+    let mut b = Bundle::new(&["true"]);
+    for set in ["bounding", "effective", "permitted"] {
+        b.spec["process"]["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_RESOURCE"));
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let prm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapPrm:\t"))
+        .map(|h| u64::from_str_radix(h.trim(), 16).unwrap())
+        .unwrap();
+    let o = b.run();
+    if prm & (1 << 24) == 0 {
+        // This machine's root lacks CAP_SYS_RESOURCE (see TESTING.md).
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("the runtime itself lacks CAP_SYS_RESOURCE"),
+            "{}",
+            stderr(&o)
+        );
+    } else {
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}

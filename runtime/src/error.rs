@@ -91,6 +91,9 @@ pub enum Error {
         #[source]
         source: nix::Error,
     },
+    /// Capabilities could not be applied.
+    #[error("capabilities: {0}")]
+    Capabilities(String),
     /// A hook failed.
     #[error("{kind} hook {path}: {reason}")]
     Hook {

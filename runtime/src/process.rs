@@ -137,7 +137,7 @@ pub(crate) fn apply_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
     for cap in caps::runtime::thread_all_supported() {
         if !keep.contains(&cap) {
             caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
-                Error::InvalidConfig(format!("dropping {cap} from bounding set: {e}"))
+                Error::Capabilities(format!("dropping {cap} from the bounding set: {e}"))
             })?;
         }
     }
@@ -163,7 +163,25 @@ pub(crate) fn apply_caps(c: Option<&LinuxCapabilities>) -> Result<()> {
     };
     let set = |which: CapSet, v: &CapsHashSet| {
         caps::set(None, which, v)
-            .map_err(|e| Error::InvalidConfig(format!("setting {which:?} capabilities: {e}")))
+            .map_err(|e| {
+                // capset only fails this way when asking for a capability
+                // the runtime itself does not hold.
+                let missing: Vec<String> = v
+                    .difference(&caps::read(None, CapSet::Permitted).unwrap_or_default())
+                    .map(|c| c.to_string())
+                    .collect();
+                Error::Capabilities(format!(
+                    "setting the {which:?} set: {e}{}",
+                    if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (the runtime itself lacks {}; grant them to rbox or drop them from the spec)",
+                            missing.join(", ")
+                        )
+                    }
+                ))
+            })
     };
     // Each capset call must leave effective within permitted: shrink
     // effective first, permitted last (it never needs to grow).
