@@ -75,6 +75,8 @@ impl CreateOptions {
 pub struct Container {
     dir: PathBuf,
     state: ContainerState,
+    /// The spec, parsed at most once per process.
+    spec: std::cell::OnceCell<Spec>,
 }
 
 impl Runtime {
@@ -99,6 +101,7 @@ impl Runtime {
         Ok(Container {
             state: ContainerState::load(&dir)?,
             dir,
+            spec: std::cell::OnceCell::new(),
         })
     }
 
@@ -119,7 +122,11 @@ impl Runtime {
         for e in rd.flatten() {
             let dir = e.path();
             if let Ok(state) = ContainerState::load(&dir) {
-                out.push(Container { dir, state });
+                out.push(Container {
+                    dir,
+                    state,
+                    spec: std::cell::OnceCell::new(),
+                });
             }
         }
         out.sort_by(|a, b| a.state.id.cmp(&b.state.id));
@@ -390,7 +397,11 @@ impl Runtime {
             write_pid_file(p, pid)?;
         }
         guard.disarm();
-        Ok(Container { dir, state })
+        Ok(Container {
+            dir,
+            state,
+            spec: spec.into(),
+        })
     }
 }
 
@@ -561,14 +572,18 @@ impl Container {
     }
 
     /// The spec the container was created from.
-    pub fn spec(&self) -> Result<Spec> {
+    pub fn spec(&self) -> Result<&Spec> {
+        if let Some(s) = self.spec.get() {
+            return Ok(s);
+        }
         let p = self.dir.join("config.json");
         let b = fs::read(&p).map_err(|source| Error::Io {
             op: "reading",
             path: p.clone(),
             source,
         })?;
-        validate::parse_spec(&b, &p)
+        let spec = validate::parse_spec(&b, &p)?;
+        Ok(self.spec.get_or_init(|| spec))
     }
 
     /// The container's cgroup.
@@ -591,8 +606,8 @@ impl Container {
             });
         }
         self.open_exec_fifo()?;
+        // No state write: the missing fifo is what makes it "running".
         self.state.status = Status::Running;
-        self.state.save(&self.dir)?;
         let spec = self.spec()?;
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
             // A poststart failure is logged; the container keeps running.

@@ -121,8 +121,15 @@ pub(crate) fn apply_sched(p: &Process) -> Result<()> {
     Ok(())
 }
 
+/// The capabilities this kernel knows, probed once per process (each
+/// probe is a prctl per capability).
+fn supported_caps() -> &'static CapsHashSet {
+    static SUPPORTED: std::sync::OnceLock<CapsHashSet> = std::sync::OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported_caps();
     set.iter()
         .flatten()
         .filter_map(|c| format!("CAP_{c}").parse::<Cap>().ok())
@@ -134,9 +141,9 @@ fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
 pub(crate) fn apply_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
     let Some(c) = c else { return Ok(()) };
     let keep = to_caps(c.bounding());
-    for cap in caps::runtime::thread_all_supported() {
+    for cap in supported_caps() {
         if !keep.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| {
+            caps::drop(None, CapSet::Bounding, *cap).map_err(|e| {
                 Error::Capabilities(format!("dropping {cap} from the bounding set: {e}"))
             })?;
         }

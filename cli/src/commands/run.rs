@@ -70,7 +70,6 @@ pub fn run(ctx: &Ctx, f: &CreateFlags, detach: bool, keep: bool, id: &str) -> Re
         None => wait_forwarding(pid, &set)?,
     };
     if !keep {
-        let c = ctx.runtime.load(&cid)?;
         c.delete(true)?;
     }
     Ok(u8::try_from(code).unwrap_or(255))
