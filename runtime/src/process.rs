@@ -142,7 +142,7 @@ pub(crate) fn apply_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
     let Some(c) = c else { return Ok(()) };
     let keep = to_caps(c.bounding());
     for cap in supported_caps() {
-        if !keep.contains(&cap) {
+        if !keep.contains(cap) {
             caps::drop(None, CapSet::Bounding, *cap).map_err(|e| {
                 Error::Capabilities(format!("dropping {cap} from the bounding set: {e}"))
             })?;
