@@ -26,9 +26,10 @@ pub(crate) struct Hierarchy {
     pub controllers: Vec<String>,
 }
 
-/// Parses the cgroup hierarchies out of a mountinfo text.
+/// Parses the cgroup hierarchies out of a mountinfo text, skipping those
+/// hidden by a later mount at the same mount point.
 pub(crate) fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
-    let mut out = Vec::new();
+    let mut out: Vec<Hierarchy> = Vec::new();
     for line in mountinfo.lines() {
         let fields: Vec<&str> = line.split(' ').collect();
         let Some(sep) = fields.iter().position(|f| *f == "-") else {
@@ -39,6 +40,8 @@ pub(crate) fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
         else {
             continue;
         };
+        let mount_point = PathBuf::from(unescape_mountinfo(mp));
+        out.retain(|h| h.mount_point != mount_point);
         if *fstype != "cgroup" && *fstype != "cgroup2" {
             continue;
         }
@@ -56,7 +59,7 @@ pub(crate) fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
             Vec::new()
         };
         out.push(Hierarchy {
-            mount_point: PathBuf::from(unescape_mountinfo(mp)),
+            mount_point,
             fstype: fstype.to_string(),
             controllers,
         });
@@ -222,6 +225,14 @@ mod tests {
         assert_eq!(h[0].controllers, vec!["cpu"]);
         assert_eq!(h[2].controllers, vec!["name=systemd"]);
         assert_eq!(h[3].fstype, "cgroup2");
+    }
+
+    #[test]
+    fn skips_hierarchies_hidden_by_a_later_mount() {
+        let text = format!("{HYBRID}40 34 0:40 / /sys/fs/cgroup/unified rw - tmpfs x rw\n");
+        let h = hierarchies(&text);
+        assert_eq!(h.len(), 3);
+        assert!(h.iter().all(|h| h.fstype == "cgroup"));
     }
 
     #[test]
