@@ -128,10 +128,10 @@ fn normalise_ls(s: &str, _: &Ctx) -> String {
 }
 
 table! {
-    /// A plain echo: stdout passes through.
+    /// A plain echo: stdout passes through. Nothing normalised.
     echo => Case::args(&["echo", "hello", "world"]);
 
-    /// The container's exit code is the runtime's.
+    /// The container's exit code is the runtime's. Nothing normalised.
     exit_code => Case::sh("echo before; exit 7").code(7);
 
     /// uid, gid and additionalGids as `id` sees them (no normalisation).
@@ -179,6 +179,7 @@ table! {
 
     /// The same without no_new_privs: the filter is installed while the
     /// process still has CAP_SYS_ADMIN, and the default errno (EPERM).
+    /// Nothing normalised.
     seccomp_without_nnp => Case::sh(
         "grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status; \
          mkdir /tmp/denied 2>&1; echo mkdir=$?",
@@ -218,6 +219,7 @@ table! {
 
     /// env (order, duplicates, HOME filled in) and a cwd that the image
     /// lacks: both runtimes create it (rbox used to fail with ENOENT).
+    /// Nothing normalised.
     env_and_cwd => Case::sh("env | sort; pwd; ls -ld /work /work/sub | cut -c1-10")
         .edit(|s| {
             s["process"]["env"] = json!([
@@ -226,7 +228,8 @@ table! {
             s["process"]["cwd"] = json!("/work/sub");
         });
 
-    /// HOME and groups for a uid the image's /etc/passwd lacks.
+    /// HOME and groups for a uid the image's /etc/passwd lacks. Nothing
+    /// normalised.
     unknown_user_home => Case::sh("env | sort; id")
         .edit(|s| {
             s["process"]["user"] = json!({"uid": 4321, "gid": 4321});
@@ -234,7 +237,8 @@ table! {
         });
 
     /// A read-only root: writes fail, the tmpfs mounts stay writable, a
-    /// missing cwd is still created (before the remount).
+    /// missing cwd is still created (before the remount). Nothing
+    /// normalised.
     readonly_root => Case::sh(
         "touch /x 2>&1; echo root=$?; touch /tmp/x 2>&1; echo tmp=$?; \
          touch /dev/shm/x; echo shm=$?; pwd; awk '$5 == \"/\" {print $6}' /proc/self/mountinfo",
@@ -262,6 +266,7 @@ table! {
 
     /// Extra mounts from the spec: a recursive read-only bind, a file
     /// bind, tmpfs with options, a destination whose parents are missing.
+    /// Their mountinfo lines go through `mountinfo_line`.
     spec_mounts => Case::sh(
         "head -1 /data/passwd; cat /etc/extra; touch /data/x 2>&1; echo bind=$?; \
          ls -ld /t /new/deep/dir | cut -c1-10; \
@@ -302,7 +307,7 @@ table! {
     .normalise(|s, _| filter_lines(s, |l| l != "c 10:200 rwm"))
     .requires("devices cgroup v1", || have_cgroup_v1_controller("devices"));
 
-    /// linux.sysctl in the net, ipc and uts namespaces.
+    /// linux.sysctl in the net and ipc namespaces. Nothing normalised.
     sysctl => Case::sh(
         "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni \
              /proc/sys/net/ipv4/ping_group_range /proc/sys/kernel/msgmax",
@@ -317,7 +322,8 @@ table! {
     });
 
     /// A user namespace: maps, setgroups, ids, and how the host-owned
-    /// rootfs looks from inside (unmapped owner = overflow id).
+    /// rootfs looks from inside (unmapped owner = overflow id). Nothing
+    /// normalised.
     user_namespace => Case::sh(
         "cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id; \
          stat -c '%u:%g %n' /bin /etc/passwd",
@@ -358,14 +364,16 @@ table! {
         ["memory", "pids", "cpu", "cpuset"].iter().all(|c| have_cgroup_v1_controller(c))
     });
 
-    /// process.user.umask, and the default (0022) without it.
+    /// process.user.umask applied to new files and directories. Nothing
+    /// normalised.
     umask => Case::sh("umask; touch /tmp/f; mkdir /tmp/d; stat -c '%a %n' /tmp/f /tmp/d")
         .edit(|s| s["process"]["user"]["umask"] = json!(0o027));
 
-    /// The default umask when the spec sets none.
+    /// The default umask (0022) when the spec sets none. Nothing
+    /// normalised.
     umask_default => Case::sh("umask");
 
-    /// process.oomScoreAdj.
+    /// process.oomScoreAdj. Nothing normalised.
     oom_score_adj => Case::args(&["cat", "/proc/self/oom_score_adj"])
         .edit(|s| s["process"]["oomScoreAdj"] = json!(123));
 
