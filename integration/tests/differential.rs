@@ -228,6 +228,15 @@ table! {
             s["process"]["cwd"] = json!("/work/sub");
         });
 
+    /// No PATH in process.env: neither runtime adds one to the
+    /// environment (the PATH printed is busybox sh's own default).
+    /// Nothing normalised. Deliberate difference, not compared here: for a
+    /// bare args[0] without PATH, rbox searches a default PATH as
+    /// execvp(3) does, where runc 1.1.5 fails ("executable file not found
+    /// in $PATH").
+    env_without_path => Case::args(&["/bin/sh", "-c", "env | sort"])
+        .edit(|s| s["process"]["env"] = json!(["A=1"]));
+
     /// HOME and groups for a uid the image's /etc/passwd lacks. Nothing
     /// normalised.
     unknown_user_home => Case::sh("env | sort; id")
@@ -376,6 +385,40 @@ table! {
     /// process.oomScoreAdj. Nothing normalised.
     oom_score_adj => Case::args(&["cat", "/proc/self/oom_score_adj"])
         .edit(|s| s["process"]["oomScoreAdj"] = json!(123));
+
+    /// `exec` with flags: user, extra group, cwd, env, a capability and
+    /// no_new_privs; the exec'd process's ids, capability sets, cwd, env,
+    /// and what it inherits from the container (umask, oom_score_adj,
+    /// rlimits, pid namespace: its pid number is not compared, runc's
+    /// exec forks more helpers in the namespace first). Nothing
+    /// normalised.
+    exec_with_flags => Case::exec(
+        &["--user", "1000:1000", "--additional-gids", "10", "--cwd", "/tmp", "--env", "FOO=bar",
+          "--cap", "CAP_NET_RAW", "--no-new-privs"],
+        "id; grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status; pwd; \
+         env | sort; umask; cat /proc/self/oom_score_adj; ulimit -n; \
+         [ $$ != 1 ] && echo not-init",
+    )
+    .edit(|s| s["process"]["oomScoreAdj"] = json!(7));
+
+    /// `exec` into a container with a seccomp profile and a user
+    /// namespace: the exec'd process is under the same filter and sees
+    /// the same maps. Nothing normalised.
+    exec_inherits_seccomp_and_userns => Case::exec(
+        &[],
+        "grep -E '^(Seccomp|Seccomp_filters):' /proc/self/status; mkdir /tmp/denied 2>&1; \
+         cat /proc/self/uid_map; id",
+    )
+    .edit(|s| {
+        add_namespace(s, "user");
+        s["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        s["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+        });
+    })
+    .requires("user namespaces", || can_unshare(CloneFlags::CLONE_NEWUSER));
 
     /// The process's own view as pid 1 (grep is exec'd directly, no
     /// shell in between): pid and session in its namespace, blocked and

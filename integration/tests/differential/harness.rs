@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use rbox_integration::{Bundle, privileged, stderr, stdout};
 use rbox_test_support::{have_command, require};
@@ -37,6 +38,7 @@ pub struct Case {
     code: i32,
     rbox_contains: Vec<String>,
     requires: Vec<Requirement>,
+    exec: Option<Vec<String>>,
 }
 
 impl Case {
@@ -54,7 +56,19 @@ impl Case {
             code: 0,
             rbox_contains: Vec::new(),
             requires: Vec::new(),
+            exec: None,
         }
+    }
+
+    /// `exec FLAGS ID sh -c SCRIPT` into a created and started container
+    /// whose own process sleeps; the exec's output is what is compared.
+    pub fn exec(flags: &[&str], script: &str) -> Case {
+        let mut c = Case::args(&["sleep", "1000"]);
+        let mut argv: Vec<String> = flags.iter().map(|s| (*s).to_string()).collect();
+        argv.push(ID_SLOT.into());
+        argv.extend(["sh", "-c", script].map(String::from));
+        c.exec = Some(argv);
+        c
     }
 
     /// Edits the spec (applied to both bundles, in order).
@@ -119,18 +133,29 @@ fn bundle_for(case: &Case) -> Bundle {
     b
 }
 
-/// `runc --root TMP/runc-state run` on `b`, output through files (see
-/// [`Bundle::rbox`] for why not pipes).
-fn run_runc(b: &Bundle) -> Output {
-    b.write();
-    let out_p = b.tmp.join("runc.out");
-    let err_p = b.tmp.join("runc.err");
+/// Where [`Case::exec`] puts the container id among the exec arguments.
+const ID_SLOT: &str = "{id}";
+
+#[derive(Clone, Copy)]
+enum Runtime {
+    Runc,
+    Rbox,
+}
+
+/// One runtime command on `b`, output through files (see [`Bundle::rbox`]
+/// for why not pipes); runc gets its own `--root` in the bundle's temp dir.
+fn runtime(rt: Runtime, b: &Bundle, args: &[&str]) -> Output {
+    let Runtime::Runc = rt else {
+        return b.rbox(args);
+    };
+    static SEQ: AtomicUsize = AtomicUsize::new(0);
+    let n = SEQ.fetch_add(1, Ordering::Relaxed);
+    let out_p = b.tmp.join(format!("runc.out.{n}"));
+    let err_p = b.tmp.join(format!("runc.err.{n}"));
     let status = Command::new("runc")
         .arg("--root")
         .arg(b.tmp.join("runc-state"))
-        .args(["run", "--bundle"])
-        .arg(b.dir())
-        .arg(&b.id)
+        .args(args)
         .current_dir(b.dir())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_p).expect("stdout file"))
@@ -142,6 +167,32 @@ fn run_runc(b: &Bundle) -> Output {
         stdout: std::fs::read(&out_p).unwrap_or_default(),
         stderr: std::fs::read(&err_p).unwrap_or_default(),
     }
+}
+
+/// Runs the case on `b`: `run`, or create/start/exec for an exec case
+/// (then the exec's output is returned; a failed step's output instead).
+fn run_case(rt: Runtime, case: &Case, b: &Bundle) -> Output {
+    b.write();
+    let dir = b.dir();
+    let dir = dir.to_str().expect("utf-8 temp path");
+    let Some(exec) = &case.exec else {
+        return runtime(rt, b, &["run", "--bundle", dir, &b.id]);
+    };
+    for step in [vec!["create", "--bundle", dir, &b.id], vec!["start", &b.id]] {
+        let o = runtime(rt, b, &step);
+        if !o.status.success() {
+            return o;
+        }
+    }
+    let mut args = vec!["exec"];
+    args.extend(exec.iter().map(|a| {
+        if a == ID_SLOT {
+            b.id.as_str()
+        } else {
+            a.as_str()
+        }
+    }));
+    runtime(rt, b, &args)
 }
 
 fn normalised(case: &Case, b: &Bundle, out: &Output) -> String {
@@ -177,11 +228,11 @@ pub fn check(name: &str, case: Case) {
         }
     }
     let runc_b = bundle_for(&case);
-    let runc_out = run_runc(&runc_b);
     let _runc_guard = RuncGuard {
         root: runc_b.tmp.join("runc-state"),
         id: runc_b.id.clone(),
     };
+    let runc_out = run_case(Runtime::Runc, &case, &runc_b);
     assert_eq!(
         runc_out.status.code(),
         Some(case.code),
@@ -191,7 +242,7 @@ pub fn check(name: &str, case: Case) {
         stderr(&runc_out)
     );
     let rbox_b = bundle_for(&case);
-    let rbox_out = rbox_b.run();
+    let rbox_out = run_case(Runtime::Rbox, &case, &rbox_b);
 
     let want = normalised(&case, &runc_b, &runc_out);
     let got = normalised(&case, &rbox_b, &rbox_out);
