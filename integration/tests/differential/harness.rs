@@ -144,24 +144,28 @@ enum Runtime {
 
 /// One runtime command on `b`, output through files (see [`Bundle::rbox`]
 /// for why not pipes); runc gets its own `--root` in the bundle's temp dir.
+/// Both start in the temp dir, not the bundle, so nothing (hooks' working
+/// directory, relative paths) passes by the accident of the caller's cwd.
 fn runtime(rt: Runtime, b: &Bundle, args: &[&str]) -> Output {
-    let Runtime::Runc = rt else {
-        return b.rbox(args);
-    };
     static SEQ: AtomicUsize = AtomicUsize::new(0);
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
-    let out_p = b.tmp.join(format!("runc.out.{n}"));
-    let err_p = b.tmp.join(format!("runc.err.{n}"));
-    let status = Command::new("runc")
-        .arg("--root")
-        .arg(b.tmp.join("runc-state"))
-        .args(args)
-        .current_dir(b.dir())
+    let out_p = b.tmp.join(format!("out.diff.{n}"));
+    let err_p = b.tmp.join(format!("err.diff.{n}"));
+    let mut cmd = match rt {
+        Runtime::Rbox => b.cmd(args),
+        Runtime::Runc => {
+            let mut c = Command::new("runc");
+            c.arg("--root").arg(b.tmp.join("runc-state")).args(args);
+            c
+        }
+    };
+    let status = cmd
+        .current_dir(b.tmp.path())
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_p).expect("stdout file"))
         .stderr(std::fs::File::create(&err_p).expect("stderr file"))
         .status()
-        .expect("spawn runc");
+        .expect("spawn the runtime");
     Output {
         status,
         stdout: std::fs::read(&out_p).unwrap_or_default(),
