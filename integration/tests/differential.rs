@@ -416,6 +416,24 @@ table! {
     )
     .edit(|s| s["process"]["oomScoreAdj"] = json!(7));
 
+    /// `update` with runc's flags, then the new limits as the container
+    /// sees them through exec (rbox used to call `--cpu-share`
+    /// `--cpu-shares`). Nothing normalised.
+    update_then_exec => Case::exec(
+        &[],
+        "cd /sys/fs/cgroup; for f in memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes \
+             pids/pids.max cpu/cpu.shares cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us; do \
+             echo \"$f $(cat $f)\"; done",
+    )
+    .before_exec(&[
+        "update", "--memory", "50331648", "--memory-reservation", "25165824", "--pids-limit", "33",
+        "--cpu-share", "300", "--cpu-quota", "20000", "--cpu-period", "100000", "{id}",
+    ])
+    .edit(|s| s["linux"]["resources"]["memory"] = json!({"limit": 100663296}))
+    .requires("memory, pids and cpu cgroup v1", || {
+        ["memory", "pids", "cpu"].iter().all(|c| have_cgroup_v1_controller(c))
+    });
+
     /// `exec` into a container with a seccomp profile and a user
     /// namespace: the exec'd process is under the same filter and sees
     /// the same maps. Nothing normalised.

@@ -39,6 +39,7 @@ pub struct Case {
     rbox_contains: Vec<String>,
     requires: Vec<Requirement>,
     exec: Option<Vec<String>>,
+    before_exec: Vec<Vec<String>>,
 }
 
 impl Case {
@@ -57,6 +58,7 @@ impl Case {
             rbox_contains: Vec::new(),
             requires: Vec::new(),
             exec: None,
+            before_exec: Vec::new(),
         }
     }
 
@@ -69,6 +71,14 @@ impl Case {
         argv.extend(["sh", "-c", script].map(String::from));
         c.exec = Some(argv);
         c
+    }
+
+    /// For an exec case: a runtime command run (and required to succeed)
+    /// after start and before the exec; `{id}` stands for the container.
+    pub fn before_exec(mut self, args: &[&str]) -> Case {
+        self.before_exec
+            .push(args.iter().map(|s| (*s).to_string()).collect());
+        self
     }
 
     /// Edits the spec (applied to both bundles, in order).
@@ -173,8 +183,9 @@ fn runtime(rt: Runtime, b: &Bundle, args: &[&str]) -> Output {
     }
 }
 
-/// Runs the case on `b`: `run`, or create/start/exec for an exec case
-/// (then the exec's output is returned; a failed step's output instead).
+/// Runs the case on `b`: `run`, or create/start/(before_exec steps)/exec
+/// for an exec case (then the exec's output is returned; a failed step's
+/// output instead).
 fn run_case(rt: Runtime, case: &Case, b: &Bundle) -> Output {
     b.write();
     let dir = b.dir();
@@ -182,20 +193,32 @@ fn run_case(rt: Runtime, case: &Case, b: &Bundle) -> Output {
     let Some(exec) = &case.exec else {
         return runtime(rt, b, &["run", "--bundle", dir, &b.id]);
     };
-    for step in [vec!["create", "--bundle", dir, &b.id], vec!["start", &b.id]] {
+    let with_id = |args: &[String]| -> Vec<String> {
+        args.iter()
+            .map(|a| {
+                if a == ID_SLOT {
+                    b.id.clone()
+                } else {
+                    a.clone()
+                }
+            })
+            .collect()
+    };
+    let mut steps: Vec<Vec<String>> = vec![
+        vec!["create".into(), "--bundle".into(), dir.into(), b.id.clone()],
+        vec!["start".into(), b.id.clone()],
+    ];
+    steps.extend(case.before_exec.iter().map(|s| with_id(s)));
+    for step in &steps {
+        let step: Vec<&str> = step.iter().map(String::as_str).collect();
         let o = runtime(rt, b, &step);
         if !o.status.success() {
             return o;
         }
     }
-    let mut args = vec!["exec"];
-    args.extend(exec.iter().map(|a| {
-        if a == ID_SLOT {
-            b.id.as_str()
-        } else {
-            a.as_str()
-        }
-    }));
+    let mut args = vec!["exec".to_string()];
+    args.extend(with_id(exec));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     runtime(rt, b, &args)
 }
 
