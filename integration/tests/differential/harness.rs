@@ -5,7 +5,9 @@
 //! Each runtime gets its own busybox bundle (own temp dir, container id
 //! and cgroup `/rbox-test/<id>`), built from the same spec edits. runc runs
 //! with its own `--root` inside that temp dir, so nothing is shared with a
-//! runc the machine may be using. Only stdout and the exit code are
+//! runc the machine may be using. A case is a `run` of the bundle, or
+//! ([`Case::exec`]) create, start, optional steps such as `update`, and an
+//! `exec` whose output is compared. Only stdout and the exit code are
 //! compared: the runtimes' own messages on stderr differ by design, so a
 //! case that cares about the container's stderr sends it to stdout (`2>&1`).
 //! `RBOX_DIFF_SHOW=1` prints both normalised outputs of every case.
