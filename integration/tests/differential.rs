@@ -61,8 +61,9 @@ const READONLY_PATHS: &[&str] = &[
 fn mountinfo_line(line: &str) -> Option<String> {
     let f: Vec<&str> = line.split(' ').collect();
     let sep = f.iter().position(|x| *x == "-")?;
-    let (root, mp, mut opts) = (f[3], f[4], f[5].to_string());
-    let (fstype, mut source, mut sopts) = (f[sep + 1], f[sep + 2], f[sep + 3].to_string());
+    let (root, mp, mut opts) = (*f.get(3)?, *f.get(4)?, f.get(5)?.to_string());
+    let (fstype, mut source) = (*f.get(sep + 1)?, *f.get(sep + 2)?);
+    let mut sopts = f.get(sep + 3)?.to_string();
     // Deliberate: rbox gives the container the host's layout, so on this
     // hybrid host it also mounts the cgroup2 hierarchy at
     // /sys/fs/cgroup/unified (what systemd in a container expects there);
@@ -87,8 +88,8 @@ fn mountinfo_line(line: &str) -> Option<String> {
             .collect::<Vec<_>>()
             .join(",");
     }
-    // Cosmetic: the source string of a v1 cgroup mount is free text; runc
-    // names a named hierarchy after it ("systemd"), rbox says "cgroup".
+    // Cosmetic: the source of a v1 cgroup mount is free text; for a named
+    // hierarchy runc puts its name there ("systemd"), rbox "cgroup".
     if fstype == "cgroup" {
         source = "cgroup";
     }
@@ -102,9 +103,9 @@ fn normalise_mountinfo(s: &str, _: &Ctx) -> String {
         .collect()
 }
 
-/// `ls -l` (busybox) without link counts' neighbours that vary: the
-/// date and time (when the runtime made the node). Keeps type, mode,
-/// owner, group, major:minor (or size) and the name and link target.
+/// busybox `ls -l` lines without the link count and the date and time
+/// (when the runtime made the node, so they differ). Keeps type, mode,
+/// owner, group, major:minor (or size), the name and the link target.
 fn normalise_ls(s: &str, _: &Ctx) -> String {
     map_lines(s, |l| {
         let t: Vec<&str> = l.split_whitespace().collect();
@@ -168,7 +169,8 @@ table! {
         });
 
     /// No capabilities object at all: every set empty, bounding included
-    /// (rbox used to leave the host's bounding set; no normalisation).
+    /// (rbox used to leave the host's bounding set, so the root process
+    /// regained every capability at exec; no normalisation).
     no_capabilities_object => Case::sh("grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status")
         .edit(|s| {
             s["process"]
@@ -179,7 +181,7 @@ table! {
         });
 
     /// A seccomp profile: NoNewPrivs and Seccomp lines, and the errno a
-    /// denied mkdir gets (no normalisation).
+    /// denied mkdir gets (errnoRet 13, EACCES; no normalisation).
     seccomp_errno => Case::sh(
         "grep -E '^(NoNewPrivs|Seccomp|Seccomp_filters):' /proc/self/status; \
          mkdir /tmp/denied 2>&1; echo mkdir=$?; echo ok > /tmp/file && cat /tmp/file",
@@ -188,7 +190,7 @@ table! {
         s["linux"]["seccomp"] = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
         });
     });
 
