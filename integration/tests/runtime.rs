@@ -439,10 +439,11 @@ fn init_errors_name_the_problem_and_leave_nothing() {
     assert!(b.state().is_none(), "failed create leaves no state");
     assert!(!Path::new(&format!("/sys/fs/cgroup/memory/rbox-test/{}", b.id)).exists());
     let mut b = Bundle::new(&["true"]);
-    b.spec["process"]["cwd"] = json!("/does/not/exist");
+    // A missing cwd is created (as runc does); a file in its way is not.
+    b.spec["process"]["cwd"] = json!("/etc/passwd/sub");
     let o = b.run();
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("/does/not/exist"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("/etc/passwd/sub"), "{}", stderr(&o));
     let mut b = Bundle::new(&["true"]);
     b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
     b.spec["process"]["cwd"] = json!("/root");

@@ -16,8 +16,13 @@ use serde::{Deserialize, Serialize};
 /// One message between the runtime and the container's init.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub(crate) enum Msg {
-    /// Runtime -> init: id maps written, cgroup joined; go on.
-    Go,
+    /// Runtime -> init: id maps written, cgroup joined; go on. Carries
+    /// the init's pid as the host sees it, for the state that the
+    /// in-container hooks get.
+    Go {
+        /// The init's host pid.
+        pid: i32,
+    },
     /// Init -> runtime: mounts are done, run prestart/createRuntime hooks.
     RunCreateHooks,
     /// Runtime -> init: hooks done.

@@ -349,7 +349,7 @@ impl Runtime {
         }
         cg.add_task(pid)?;
         parent_chan
-            .send(&Msg::Go, None)
+            .send(&Msg::Go { pid }, None)
             .map_err(|e| Error::Protocol(format!("starting init: {e}")))?;
         state.save(&dir)?;
         loop {
@@ -360,7 +360,7 @@ impl Runtime {
                 Some((Msg::RunCreateHooks, _)) => {
                     let json = state.spec_state_json(Status::Creating);
                     for (kind, h) in &create_hooks {
-                        run_hooks(*kind, std::slice::from_ref(*h), &json)?;
+                        run_hooks(*kind, std::slice::from_ref(*h), &json, Some(&bundle))?;
                     }
                     parent_chan
                         .send(&Msg::HooksDone, None)
@@ -615,6 +615,7 @@ impl Container {
                 HookKind::Poststart,
                 h,
                 &self.state.spec_state_json(Status::Running),
+                Some(&self.state.bundle),
             ) {
                 tracing::warn!("{e}");
             }
@@ -779,6 +780,7 @@ impl Container {
                 HookKind::Poststop,
                 h,
                 &self.state.spec_state_json(Status::Stopped),
+                Some(&self.state.bundle),
             )
         {
             // Poststop failures are logged; deletion goes on (runtime-spec).

@@ -117,13 +117,27 @@ impl Container {
             None => None,
         };
         let in_userns = flags & libc::CLONE_NEWUSER != 0;
+        // The exec'd process shares the container's OOM fate (as with
+        // runc): its own value if the process sets one, else the
+        // container's. It is a child of the runtime, so it would
+        // otherwise inherit the runtime's score.
+        let oom_score_adj = opts
+            .process
+            .oom_score_adj()
+            .or_else(|| spec.process().as_ref().and_then(|p| p.oom_score_adj()));
         let (parent, child) = Channel::pair().map_err(sys_err("socketpair"))?;
         // SAFETY: the runtime is single-threaded (documented requirement),
         // so the child may run arbitrary code.
         match unsafe { nix::unistd::fork() }.map_err(sys_err("fork"))? {
             ForkResult::Child => {
                 drop(parent);
-                let err = match join_and_spawn(&child, &cg, pidfd.as_fd(), flags, || {
+                let join = Join {
+                    cgroup: &cg,
+                    pidfd: pidfd.as_fd(),
+                    flags,
+                    oom_score_adj,
+                };
+                let err = match join_and_spawn(&child, &join, || {
                     exec_process(opts, console.as_ref(), seccomp.as_ref(), in_userns)
                 }) {
                     Ok(()) => sys::exit_child(0),
@@ -171,15 +185,32 @@ impl Container {
     }
 }
 
+/// What the exec helper joins before it clones the process.
+struct Join<'a> {
+    cgroup: &'a crate::cgroup::Manager,
+    pidfd: std::os::fd::BorrowedFd<'a>,
+    flags: libc::c_int,
+    oom_score_adj: Option<i32>,
+}
+
 fn join_and_spawn(
     chan: &Channel,
-    cg: &crate::cgroup::Manager,
-    pidfd: std::os::fd::BorrowedFd<'_>,
-    flags: libc::c_int,
+    join: &Join<'_>,
     body: impl FnOnce() -> Result<Infallible>,
 ) -> Result<()> {
     sys::set_non_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
-    cg.add_task(nix::unistd::getpid().as_raw())?;
+    join.cgroup.add_task(nix::unistd::getpid().as_raw())?;
+    if let Some(adj) = join.oom_score_adj {
+        // Before setns: /proc here is still the host's. The clone below
+        // inherits the score.
+        let p = "/proc/self/oom_score_adj";
+        std::fs::write(p, adj.to_string()).map_err(|source| Error::Io {
+            op: "writing oom_score_adj (lowering it needs CAP_SYS_RESOURCE)",
+            path: p.into(),
+            source,
+        })?;
+    }
+    let (pidfd, flags) = (join.pidfd, join.flags);
     if flags != 0 {
         sys::setns(pidfd, flags).map_err(sys_err(format!(
             "joining the container's namespaces (setns flags {flags:#x})"

@@ -1,8 +1,11 @@
 //! OCI hooks: run `path` with `args` and `env`, the container state as JSON
-//! on stdin, killed after `timeout` seconds.
+//! on stdin, killed after `timeout` seconds. Hooks in the runtime's
+//! namespaces run in the bundle directory, as under runc (which chdirs
+//! there), so a hook may name bundle files by relative paths.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -40,15 +43,24 @@ impl std::fmt::Display for HookKind {
     }
 }
 
-/// Runs each hook in order; the first failure stops the list.
-pub fn run_hooks(kind: HookKind, hooks: &[Hook], state_json: &[u8]) -> Result<()> {
+/// Runs each hook in order; the first failure stops the list. `cwd` is
+/// the hooks' working directory (the bundle, for hooks in the runtime's
+/// namespaces), used only while it is a directory: a poststop hook still
+/// runs after the bundle is gone. `None` keeps the caller's.
+pub fn run_hooks(
+    kind: HookKind,
+    hooks: &[Hook],
+    state_json: &[u8],
+    cwd: Option<&Path>,
+) -> Result<()> {
+    let cwd = cwd.filter(|d| d.is_dir());
     for h in hooks {
-        run_hook(kind, h, state_json)?;
+        run_hook(kind, h, state_json, cwd)?;
     }
     Ok(())
 }
 
-fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<()> {
+fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8], cwd: Option<&Path>) -> Result<()> {
     let fail = |reason: String| Error::Hook {
         kind: kind.to_string(),
         path: h.path().display().to_string(),
@@ -65,6 +77,9 @@ fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8]) -> Result<()> {
         if let Some((k, v)) = e.split_once('=') {
             cmd.env(k, v);
         }
+    }
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
     }
     cmd.stdin(Stdio::piped());
     // Output is kept for the error message (as runc does), in a memfd so a

@@ -34,6 +34,8 @@ pub(crate) struct InitArgs<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub self_exe: (u64, u64),
+    /// The container's state (status creating, no pid yet), completed
+    /// with the host pid from `Go` for the in-container hooks.
     pub state_json: Vec<u8>,
     pub has_create_hooks: bool,
 }
@@ -91,7 +93,16 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     sys::set_parent_death_signal(libc::SIGKILL).map_err(sys_err("prctl(PR_SET_PDEATHSIG)"))?;
     sys::set_non_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
     sys::cloexec_from(3 + a.preserve_fds).map_err(sys_err("close_range"))?;
-    expect_msg(&a.chan, Msg::Go)?;
+    let host_pid = match a.chan.recv() {
+        Ok(Some((Msg::Go { pid }, _))) => pid,
+        Ok(other) => {
+            return Err(Error::Protocol(format!(
+                "expected Go from the runtime, got {:?}",
+                other.map(|o| o.0)
+            )));
+        }
+        Err(e) => return Err(Error::Protocol(format!("reading from the runtime: {e}"))),
+    };
     let spec = a.spec;
     let proc_ = spec
         .process()
@@ -142,7 +153,8 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         .as_ref()
         .and_then(|h| h.create_container().as_ref())
     {
-        run_hooks(HookKind::CreateContainer, h, &a.state_json)?;
+        let state = hook_state(&a.state_json, "creating", host_pid)?;
+        run_hooks(HookKind::CreateContainer, h, &state, Some(a.rootfs))?;
     }
     rootfs::pivot(a.rootfs, a.no_pivot)?;
     rootfs::apply_sysctls(spec)?;
@@ -208,7 +220,10 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        run_hooks(HookKind::StartContainer, h, &a.state_json)?;
+        // The user process has not run yet: the container is still
+        // "created" (runtime-spec lifecycle), and pid is then REQUIRED.
+        let state = hook_state(&a.state_json, "created", host_pid)?;
+        run_hooks(HookKind::StartContainer, h, &state, None)?;
     }
     if let (Some(f), false) = (&filter, installed) {
         f.install()?;
@@ -220,6 +235,18 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         path: exe.display().to_string(),
         reason: err.desc().to_string(),
     })
+}
+
+/// The state JSON for an in-container hook: `template` with `status` and
+/// the host `pid` filled in.
+fn hook_state(template: &[u8], status: &str, pid: i32) -> Result<Vec<u8>> {
+    let bad = |e: serde_json::Error| Error::Protocol(format!("container state for hooks: {e}"));
+    let mut v: serde_json::Value = serde_json::from_slice(template).map_err(bad)?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("status".into(), status.into());
+        o.insert("pid".into(), pid.into());
+    }
+    serde_json::to_vec(&v).map_err(bad)
 }
 
 fn setgroups_allowed() -> bool {

@@ -138,9 +138,10 @@ fn to_caps(set: &Option<Capabilities>) -> CapsHashSet {
 }
 
 /// Drops the bounding set to what the spec allows (before the uid switch).
+/// No capabilities object means an empty bounding set, as with runc: else
+/// a setuid-root binary in the image would regain every host capability.
 pub(crate) fn apply_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
-    let Some(c) = c else { return Ok(()) };
-    let keep = to_caps(c.bounding());
+    let keep = c.map(|c| to_caps(c.bounding())).unwrap_or_default();
     for cap in supported_caps() {
         if !keep.contains(cap) {
             caps::drop(None, CapSet::Bounding, *cap).map_err(|e| {
@@ -154,7 +155,6 @@ pub(crate) fn apply_bounding(c: Option<&LinuxCapabilities>) -> Result<()> {
 /// Sets effective, permitted, inheritable and ambient (after the uid
 /// switch, with keep-caps on).
 pub(crate) fn apply_caps(c: Option<&LinuxCapabilities>) -> Result<()> {
-    let empty = LinuxCapabilities::default();
     let (eff, perm, inh, amb) = match c {
         Some(c) => (
             to_caps(c.effective()),
@@ -163,10 +163,7 @@ pub(crate) fn apply_caps(c: Option<&LinuxCapabilities>) -> Result<()> {
             to_caps(c.ambient()),
         ),
         // No capabilities object: the process gets none.
-        None => {
-            let _ = empty;
-            Default::default()
-        }
+        None => Default::default(),
     };
     let set = |which: CapSet, v: &CapsHashSet| {
         caps::set(None, which, v)

@@ -7,6 +7,7 @@
 
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{MntFlags, MsFlags};
@@ -425,8 +426,12 @@ pub(crate) fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").map_err(sys_err("chdir /".into()))
 }
 
-/// After pivot_root: masked and read-only paths, read-only root, sysctls.
+/// After pivot_root: the process's working directory, masked and
+/// read-only paths, read-only root.
 pub(crate) fn finish(spec: &Spec) -> Result<()> {
+    if let Some(p) = spec.process().as_ref() {
+        create_cwd(p.cwd())?;
+    }
     let linux = spec.linux().as_ref();
     if let Some(l) = linux {
         for p in l.readonly_paths().as_deref().unwrap_or_default() {
@@ -449,6 +454,23 @@ pub(crate) fn finish(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Creates `process.cwd` (mode 0755, owned by the container's root) when
+/// the image lacks it, as runc and crun do: images often name a working
+/// directory they never ship. Runs after pivot_root, so the path, however
+/// untrusted, resolves inside the container's root (`..` and absolute
+/// symlinks stop at it), and before the root is made read-only.
+fn create_cwd(cwd: &Path) -> Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(cwd)
+        .map_err(|source| Error::Io {
+            op: "creating process.cwd",
+            path: cwd.into(),
+            source,
+        })
 }
 
 fn readonly_path(p: &Path) -> Result<()> {

@@ -25,28 +25,36 @@ pub(crate) struct Hierarchy {
     pub controllers: Vec<String>,
 }
 
-/// Parses the cgroup hierarchies out of a mountinfo text.
+/// Parses the cgroup hierarchies out of a mountinfo text, skipping those
+/// hidden by a later mount at the same mount point.
 pub(crate) fn hierarchies(mountinfo: &str) -> Vec<Hierarchy> {
-    crate::mountinfo::entries(mountinfo)
-        .filter(|e| e.fstype == "cgroup" || e.fstype == "cgroup2")
-        .map(|e| Hierarchy {
-            controllers: if e.fstype == "cgroup" {
-                e.super_options
-                    .split(',')
-                    .filter(|o| {
-                        !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
-                            && !o.starts_with("release_agent=")
-                            && !o.starts_with("cpuset_v2_mode")
-                    })
-                    .map(str::to_string)
-                    .collect()
-            } else {
-                Vec::new()
-            },
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for e in crate::mountinfo::entries(mountinfo) {
+        // A later mount on the same point hides an earlier hierarchy.
+        out.retain(|h| h.mount_point != e.mount_point);
+        if e.fstype != "cgroup" && e.fstype != "cgroup2" {
+            continue;
+        }
+        let controllers = if e.fstype == "cgroup" {
+            e.super_options
+                .split(',')
+                .filter(|o| {
+                    !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
+                        && !o.starts_with("release_agent=")
+                        && !o.starts_with("cpuset_v2_mode")
+                })
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(Hierarchy {
             fstype: e.fstype.to_string(),
             mount_point: e.mount_point,
-        })
-        .collect()
+            controllers,
+        });
+    }
+    out
 }
 
 /// The calling process's cgroup path in the hierarchy with these
@@ -207,6 +215,14 @@ mod tests {
         assert_eq!(h[0].controllers, vec!["cpu"]);
         assert_eq!(h[2].controllers, vec!["name=systemd"]);
         assert_eq!(h[3].fstype, "cgroup2");
+    }
+
+    #[test]
+    fn skips_hierarchies_hidden_by_a_later_mount() {
+        let text = format!("{HYBRID}40 34 0:40 / /sys/fs/cgroup/unified rw - tmpfs x rw\n");
+        let h = hierarchies(&text);
+        assert_eq!(h.len(), 3);
+        assert!(h.iter().all(|h| h.fstype == "cgroup"));
     }
 
     #[test]

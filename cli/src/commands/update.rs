@@ -26,8 +26,8 @@ pub struct UpdateArgs {
     /// Memory plus swap limit in bytes.
     #[arg(long = "memory-swap")]
     pub memory_swap: Option<i64>,
-    /// CPU shares.
-    #[arg(long = "cpu-shares")]
+    /// CPU shares (runc spells the flag `--cpu-share`).
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     /// CFS quota in microseconds.
     #[arg(long = "cpu-quota")]

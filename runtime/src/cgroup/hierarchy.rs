@@ -85,9 +85,12 @@ impl Hierarchy {
     /// hybrid) when any `cgroup` mount carries a known controller, else
     /// pure v2 at the first `cgroup2` mount. Container paths are joined to
     /// the mount points whatever part of the hierarchy a mount shows (its
-    /// root field), as runc does for absolute cgroup paths.
+    /// root field), as runc does for absolute cgroup paths. A mount that a
+    /// later one at the same mount point hides (a tmpfs over
+    /// `/sys/fs/cgroup/unified`, say) does not count: its files are out of
+    /// reach there.
     pub fn from_mountinfo(mountinfo: &str) -> Result<Self, CgroupError> {
-        let mut controllers = BTreeMap::new();
+        let mut controllers: BTreeMap<String, PathBuf> = BTreeMap::new();
         let mut unified: Option<PathBuf> = None;
         for line in mountinfo.lines() {
             let Some(crate::mountinfo::Entry {
@@ -99,6 +102,10 @@ impl Hierarchy {
             else {
                 continue;
             };
+            controllers.retain(|_, p| *p != mount_point);
+            if unified.as_ref() == Some(&mount_point) {
+                unified = None;
+            }
             match fstype {
                 "cgroup" => {
                     for opt in options.split(',') {
@@ -190,6 +197,26 @@ mod tests {
         );
         assert!(!controllers.contains_key("xattr"));
         assert!(!controllers.contains_key("rw"));
+    }
+
+    #[test]
+    fn hierarchies_hidden_by_a_later_mount_are_skipped() {
+        let text = format!(
+            "{HYBRID}\
+50 41 0:60 / /sys/fs/cgroup/unified rw - tmpfs bench rw\n\
+51 35 0:61 / /sys/fs/cgroup/memory rw - tmpfs other rw\n"
+        );
+        let h = Hierarchy::from_mountinfo(&text).expect("parses");
+        let Kind::Legacy {
+            controllers,
+            unified,
+        } = h.kind()
+        else {
+            panic!("not legacy")
+        };
+        assert_eq!(*unified, None);
+        assert!(!controllers.contains_key("memory"));
+        assert_eq!(controllers["cpu"], Path::new("/sys/fs/cgroup/cpu"));
     }
 
     #[test]
