@@ -90,6 +90,9 @@ pub enum RuntimeCommand {
         /// Keep the container after it exits.
         #[arg(long)]
         keep: bool,
+        /// Accepted for runc compatibility: rbox never becomes a subreaper.
+        #[arg(long = "no-subreaper", hide = true)]
+        no_subreaper: bool,
         /// Container id.
         id: String,
     },

@@ -361,3 +361,47 @@ fn capabilities_the_runtime_lacks_are_named() {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 }
+
+#[test]
+fn runc_compat_flags_paused_exec_and_rdt() {
+    guard!("runc_compat_flags_paused_exec_and_rdt");
+    let b = Bundle::new(&["sleep", "1000"]);
+    b.write();
+    ok(&b.rbox(&[
+        "run",
+        "-d",
+        "--no-subreaper",
+        "--bundle",
+        b.dir().to_str().unwrap(),
+        &b.id,
+    ]));
+    ok(&b.rbox(&["pause", &b.id]));
+    let o = b.rbox(&["exec", &b.id, "true"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--ignore-paused"), "{}", stderr(&o));
+    let marker = "/tmp/ran-after-resume";
+    let pf = b.tmp.join("p.pid");
+    ok(&b.rbox(&[
+        "exec",
+        "--ignore-paused",
+        "-d",
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &b.id,
+        "touch",
+        marker,
+    ]));
+    ok(&b.rbox(&["resume", &b.id]));
+    let mut seen = false;
+    for _ in 0..200 {
+        if b.rootfs().join(marker.trim_start_matches('/')).exists() {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(seen, "the exec'd process ran once resumed");
+    let o = b.rbox(&["update", "--l3-cache-schema", "L3:0=f", &b.id]);
+    assert!(stderr(&o).contains("Intel RDT"), "{}", stderr(&o));
+    ok(&b.rbox(&["delete", "--force", &b.id]));
+}

@@ -34,6 +34,8 @@ pub struct ExecOptions {
     pub preserve_fds: u32,
     /// Where to write the process's pid.
     pub pid_file: Option<PathBuf>,
+    /// Allow a paused container (the process starts frozen until resume).
+    pub allow_paused: bool,
 }
 
 impl ExecOptions {
@@ -44,6 +46,7 @@ impl ExecOptions {
             console_socket: None,
             preserve_fds: 0,
             pid_file: None,
+            allow_paused: false,
         }
     }
 }
@@ -82,11 +85,12 @@ impl Container {
     /// process is a child of the caller ([`crate::wait_exit_code`]).
     pub fn exec(&self, opts: &ExecOptions) -> Result<i32> {
         let st = self.status();
-        if st != Status::Running && st != Status::Created {
+        let paused_ok = st == Status::Paused && opts.allow_paused;
+        if st != Status::Running && st != Status::Created && !paused_ok {
             return Err(Error::WrongState {
                 id: self.id().to_string(),
                 status: st,
-                want: "running",
+                want: "running (resume it, or exec with --ignore-paused)",
             });
         }
         let spec = self.spec()?;
@@ -132,7 +136,6 @@ impl Container {
             ForkResult::Child => {
                 drop(parent);
                 let join = Join {
-                    cgroup: &cg,
                     pidfd: pidfd.as_fd(),
                     flags,
                     oom_score_adj,
@@ -152,7 +155,24 @@ impl Container {
                 let mut pid = None;
                 let result = loop {
                     match parent.recv() {
-                        Ok(Some((Msg::Pid(p), _))) => pid = Some(p),
+                        Ok(Some((Msg::Pid(p), _))) => {
+                            pid = Some(p);
+                            if let Err(e) = cg.add_task(p) {
+                                let _ = nix::sys::signal::kill(
+                                    nix::unistd::Pid::from_raw(p),
+                                    nix::sys::signal::Signal::SIGKILL,
+                                );
+                                break Err(e.into());
+                            }
+                            if let Err(e) = parent.send(&Msg::Go { pid: p }, None) {
+                                break Err(Error::Protocol(e.to_string()));
+                            }
+                            if paused_ok {
+                                // It froze on joining the cgroup: it runs
+                                // (and can report errors) only on resume.
+                                break Ok(());
+                            }
+                        }
                         Ok(Some((Msg::Error(m), _))) => break Err(Error::ContainerInit(m)),
                         Ok(Some((m, _))) => {
                             break Err(Error::Protocol(format!("unexpected {m:?}")));
@@ -187,7 +207,6 @@ impl Container {
 
 /// What the exec helper joins before it clones the process.
 struct Join<'a> {
-    cgroup: &'a crate::cgroup::Manager,
     pidfd: std::os::fd::BorrowedFd<'a>,
     flags: libc::c_int,
     oom_score_adj: Option<i32>,
@@ -199,7 +218,6 @@ fn join_and_spawn(
     body: impl FnOnce() -> Result<Infallible>,
 ) -> Result<()> {
     sys::set_non_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
-    join.cgroup.add_task(nix::unistd::getpid().as_raw())?;
     if let Some(adj) = join.oom_score_adj {
         // Before setns: /proc here is still the host's. The clone below
         // inherits the score.
@@ -218,6 +236,13 @@ fn join_and_spawn(
     }
     match sys::clone_process(libc::CLONE_PARENT).map_err(sys_err("clone"))? {
         sys::Forked::Child => {
+            // The runtime moves us into the container's cgroup (it is
+            // privileged on the host; a frozen cgroup would freeze the
+            // helper doing it), then says go.
+            match chan.recv() {
+                Ok(Some((Msg::Go { .. }, _))) => {}
+                _ => sys::exit_child(127),
+            }
             let e = match body() {
                 Ok(never) => match never {},
                 Err(e) => e,

@@ -52,12 +52,15 @@ pub struct ExecArgs {
     /// Pass N extra fds.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    /// Accepted for runc compatibility.
-    #[arg(long = "apparmor", hide = true)]
+    /// AppArmor profile for the process.
+    #[arg(long = "apparmor")]
     pub apparmor: Option<String>,
-    /// Accepted for runc compatibility.
-    #[arg(long = "process-label", hide = true)]
+    /// SELinux label for the process.
+    #[arg(long = "process-label")]
     pub process_label: Option<String>,
+    /// Allow exec into a paused container (the process starts frozen).
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
     /// Accepted for runc compatibility: sub-cgroup to join.
     #[arg(long = "cgroup", hide = true)]
     pub cgroup: Vec<String>,
@@ -129,6 +132,12 @@ fn inline_process(base: &Process, a: &ExecArgs) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     Ok(p)
 }
 
@@ -153,6 +162,7 @@ pub fn run(ctx: &Ctx, a: ExecArgs) -> Result<u8> {
     opts.console_socket = a.console_socket.clone();
     opts.preserve_fds = a.preserve_fds;
     opts.pid_file = a.pid_file.clone();
+    opts.allow_paused = a.ignore_paused;
     if a.detach {
         c.exec(&opts)?;
         return Ok(0);

@@ -31,6 +31,7 @@ pub fn dispatch(ctx: &Ctx, cmd: RuntimeCommand) -> Result<u8> {
             detach,
             keep,
             id,
+            no_subreaper: _,
         } => run::run(ctx, &flags, detach, keep, &id),
         C::State { id } => state::run(ctx, &id).map(|()| 0),
         C::Kill { all, id, signal } => kill::run(ctx, &id, &signal, all).map(|()| 0),

@@ -53,6 +53,12 @@ pub struct UpdateArgs {
     /// Block I/O weight (10-1000).
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// Intel RDT L3 cache schema (not supported: rbox has no resctrl code).
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema (not supported).
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
     /// Container id.
     pub id: String,
 }
@@ -114,6 +120,11 @@ pub fn resources(a: &UpdateArgs, base: Value) -> Result<LinuxResources> {
 
 /// Runs `update`.
 pub fn run(ctx: &Ctx, a: &UpdateArgs) -> Result<()> {
+    if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+        anyhow::bail!(
+            "--l3-cache-schema/--mem-bw-schema: Intel RDT (resctrl) is not supported by rbox"
+        );
+    }
     let c = super::load(ctx, &a.id)?;
     let base = match &a.resources {
         Some(p) => {
