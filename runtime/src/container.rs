@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -105,6 +105,22 @@ impl Runtime {
         })
     }
 
+    /// Removes what a killed `create` left: a state dir without state.json
+    /// (its cgroup, if any, is unknown and stays). Returns whether there
+    /// was something to remove.
+    pub fn remove_stale(&self, id: &ContainerId) -> Result<bool> {
+        let dir = self.dir(id);
+        if !dir.is_dir() || dir.join("state.json").exists() {
+            return Ok(false);
+        }
+        fs::remove_dir_all(&dir).map_err(|source| Error::Io {
+            op: "removing stale state dir",
+            path: dir,
+            source,
+        })?;
+        Ok(true)
+    }
+
     /// Every container under the root, sorted by id.
     pub fn list(&self) -> Result<Vec<Container>> {
         let rd = match fs::read_dir(&self.root) {
@@ -157,13 +173,20 @@ impl Runtime {
             source,
         })?;
 
-        fs::create_dir_all(&self.root).map_err(|source| Error::Io {
-            op: "creating state root",
-            path: self.root.clone(),
-            source,
-        })?;
+        // The state holds the spec (env secrets) and drives what root later
+        // kills and runs: nobody else may read or change it, whatever the
+        // caller's umask (runc: root 0700, container dirs 0711).
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .map_err(|source| Error::Io {
+                op: "creating state root",
+                path: self.root.clone(),
+                source,
+            })?;
         let dir = self.dir(id);
-        match fs::create_dir(&dir) {
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 return Err(Error::Exists(id.to_string()));
@@ -188,6 +211,16 @@ impl Runtime {
             .map(|p| p.to_string_lossy().into_owned());
         let cg = Manager::new(cgroups_path.as_deref(), id.as_str(), self.systemd_cgroup)?;
         cg.create()?;
+        // Adopting a populated cgroup would make delete kill and remove
+        // processes that are not ours (runc refuses it too).
+        let busy = cg.pids().unwrap_or_default();
+        if !busy.is_empty() {
+            return Err(Error::InvalidConfig(format!(
+                "linux.cgroupsPath {}: the cgroup already holds {} process(es); use a fresh cgroup per container",
+                cg.path().display(),
+                busy.len()
+            )));
+        }
         guard.cgroup = Some(cg);
         let cg = guard.cgroup.as_ref().expect("just set");
         if let Some(res) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
@@ -221,11 +254,7 @@ impl Runtime {
             call: format!("open {}", fifo_path.display()),
             source,
         })?;
-        fs::write(dir.join("config.json"), &config).map_err(|source| Error::Io {
-            op: "saving config",
-            path: dir.join("config.json"),
-            source,
-        })?;
+        crate::state::write_private(&dir.join("config.json"), &config)?;
 
         let process = spec.process().as_ref().expect("validated");
         let console = if process.terminal().unwrap_or(false) {
@@ -334,7 +363,11 @@ impl Runtime {
         };
         guard.pid = Some(pid);
         state.pid = pid;
-        state.start_time = sys::process_start_time(pid).unwrap_or(0);
+        state.start_time = sys::process_start_time(pid).ok_or_else(|| {
+            Error::ContainerInit(format!(
+                "container init {pid} vanished before its start time could be read"
+            ))
+        })?;
 
         if ns.clone_flags.contains(CloneFlags::CLONE_NEWUSER) && ns.user_join.is_none() {
             validate::write_id_maps(pid, &spec)?;
@@ -499,8 +532,15 @@ fn owner() -> String {
 
 /// Writes a pid file atomically.
 pub fn write_pid_file(p: &Path, pid: i32) -> Result<()> {
-    let tmp = p.with_extension("rbox-tmp");
-    fs::write(&tmp, pid.to_string())
+    // O_EXCL: a symlink planted at the temp name is never followed.
+    let tmp = p.with_extension(format!("rbox-tmp-{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, pid.to_string().as_bytes()))
         .and_then(|_| fs::rename(&tmp, p))
         .map_err(|source| Error::Io {
             op: "writing pid file",
@@ -559,14 +599,16 @@ impl Container {
         if !self.init_alive() {
             return Status::Stopped;
         }
-        if self.dir.join("exec.fifo").exists() {
-            return Status::Created;
-        }
+        // Frozen first: a paused created container must read as paused so
+        // that resume can thaw it.
         if self
             .cgroup()
             .is_ok_and(|cg| cg.is_frozen().unwrap_or(false))
         {
             return Status::Paused;
+        }
+        if self.dir.join("exec.fifo").exists() {
+            return Status::Created;
         }
         Status::Running
     }
@@ -690,7 +732,7 @@ impl Container {
         Ok(())
     }
 
-    fn pidfd(&self) -> Result<OwnedFd> {
+    pub(crate) fn pidfd(&self) -> Result<OwnedFd> {
         if !self.init_alive() {
             return Err(Error::WrongState {
                 id: self.state.id.clone(),
@@ -718,13 +760,10 @@ impl Container {
     pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
         let fd = self.pidfd()?;
         if all {
-            for pid in self.cgroup()?.pids()? {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
-            }
-            if sig == Signal::SIGKILL || sig == Signal::SIGTERM {
-                // Frozen processes only see signals once thawed.
-                let _ = self.cgroup()?.thaw();
-            }
+            // Frozen while signalled (no fork escapes, no pid is reused
+            // between listing and signalling), thawed after so the signal
+            // is seen; cgroup.kill on v2 for SIGKILL.
+            self.cgroup()?.kill_all(sig)?;
             return Ok(());
         }
         sys::pidfd_send_signal(fd.as_fd(), sig as i32).map_err(|source| Error::Sys {
@@ -758,10 +797,7 @@ impl Container {
         };
         let _ = sys::pidfd_send_signal(fd.as_fd(), libc::SIGKILL);
         if let Ok(cg) = self.cgroup() {
-            for pid in cg.pids().unwrap_or_default() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            let _ = cg.thaw();
+            let _ = cg.kill_all(Signal::SIGKILL);
         }
         if !crate::wait::wait_pidfd(fd.as_fd(), Some(Duration::from_secs(10))) {
             return Err(Error::ContainerInit(format!(
@@ -788,10 +824,7 @@ impl Container {
         }
         if let Ok(cg) = self.cgroup() {
             // Leftovers of a container without its own pid namespace.
-            for pid in cg.pids().unwrap_or_default() {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            }
-            let _ = cg.thaw();
+            let _ = cg.kill_all(Signal::SIGKILL);
             cg.destroy()?;
         }
         fs::remove_dir_all(&self.dir).map_err(|source| Error::Io {
@@ -845,7 +878,12 @@ impl Container {
                 want: "running, created or paused",
             });
         }
-        Ok(self.cgroup()?.apply(res)?)
+        // Device rules are fixed at create (runc ignores them on update
+        // too): a full resources object from CRI would otherwise replace
+        // the default allow rules with a bare deny-all.
+        let mut res = res.clone();
+        res.set_devices(None);
+        Ok(self.cgroup()?.apply(&res)?)
     }
 
     /// The runtime-spec state JSON object plus runc's extra fields.

@@ -67,17 +67,39 @@ const NS_FILES: [(LinuxNamespaceType, &str, libc::c_int); 8] = [
     (LinuxNamespaceType::Time, "time", libc::CLONE_NEWTIME),
 ];
 
-/// The namespaces of `pid` that differ from ours, as setns flags.
-fn differing_namespaces(pid: i32) -> libc::c_int {
-    let ino = |p: String| std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
+/// The setns flags for the namespaces the container's spec lists (new or
+/// joined), never inferred from /proc: a probe that fails because the init
+/// just died must not leave the process in the host's namespaces. The user
+/// namespace is skipped only when it is ours (setns to it is EINVAL).
+fn spec_namespaces(spec: &oci_spec::runtime::Spec, pid: i32) -> Result<libc::c_int> {
+    let listed: Vec<LinuxNamespaceType> = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .map(|n| n.iter().map(|n| n.typ()).collect())
+        .unwrap_or_default();
     let mut flags = 0;
-    for (_, name, flag) in NS_FILES {
-        let theirs = ino(format!("/proc/{pid}/ns/{name}"));
-        if theirs.is_some() && theirs != ino(format!("/proc/self/ns/{name}")) {
-            flags |= flag;
+    for (typ, name, flag) in NS_FILES {
+        if !listed.contains(&typ) {
+            continue;
         }
+        if typ == LinuxNamespaceType::User {
+            let ino = |p: String| {
+                std::fs::metadata(&p)
+                    .map(|m| (m.dev(), m.ino()))
+                    .map_err(|source| Error::Io {
+                        op: "reading namespace",
+                        path: p.into(),
+                        source,
+                    })
+            };
+            if ino(format!("/proc/{pid}/ns/{name}"))? == ino("/proc/self/ns/user".into())? {
+                continue;
+            }
+        }
+        flags |= flag;
     }
-    flags
+    Ok(flags)
 }
 
 impl Container {
@@ -95,8 +117,9 @@ impl Container {
         }
         let spec = self.spec()?;
         let init_pid = self.state().pid;
-        let pidfd = sys::pidfd_open(init_pid).map_err(sys_err(format!("pidfd_open {init_pid}")))?;
-        let flags = differing_namespaces(init_pid);
+        // Start-time checked: never a recycled pid.
+        let pidfd = self.pidfd()?;
+        let flags = spec_namespaces(spec, init_pid)?;
         let cg = self.cgroup()?;
         let console = match (
             &opts.console_socket,
@@ -229,11 +252,11 @@ fn join_and_spawn(
         })?;
     }
     let (pidfd, flags) = (join.pidfd, join.flags);
-    if flags != 0 {
-        sys::setns(pidfd, flags).map_err(sys_err(format!(
-            "joining the container's namespaces (setns flags {flags:#x})"
-        )))?;
-    }
+    // Always: with a dead init this fails (ESRCH) instead of running the
+    // process on the host.
+    sys::setns(pidfd, flags).map_err(sys_err(format!(
+        "joining the container's namespaces (setns flags {flags:#x})"
+    )))?;
     match sys::clone_process(libc::CLONE_PARENT).map_err(sys_err("clone"))? {
         sys::Forked::Child => {
             // The runtime moves us into the container's cgroup (it is

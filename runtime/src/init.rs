@@ -166,6 +166,16 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     process::apply_rlimits(proc_)?;
     process::apply_sched(proc_)?;
 
+    // A cwd reached through a leaked host fd is outside the root, where
+    // getcwd fails (CVE-2024-21626). Checked here, before any seccomp
+    // filter (which may trap getcwd), and entered again as the container
+    // user below so permissions apply.
+    nix::unistd::chdir(proc_.cwd().as_path())
+        .and_then(|()| nix::unistd::getcwd().map(drop))
+        .map_err(|e| Error::Cwd {
+            path: proc_.cwd().clone(),
+            source: e,
+        })?;
     let nnp = proc_.no_new_privileges().unwrap_or(false);
     let filter = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(s) => Some(crate::seccomp::compile(s)?),

@@ -123,11 +123,26 @@ impl ContainerState {
             let path = path.to_path_buf();
             move |source| Error::Io { op, path, source }
         };
-        let mut f = std::fs::File::create(&tmp).map_err(io("creating", &tmp))?;
-        f.write_all(&serde_json::to_vec(self).expect("state serializes"))
-            .map_err(io("writing", &tmp))?;
+        write_private(&tmp, &serde_json::to_vec(self).expect("state serializes"))?;
         std::fs::rename(&tmp, &dst).map_err(io("renaming", &dst))
     }
+}
+
+/// Writes a file only its owner can read (mode 0600 whatever the umask).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|source| Error::Io {
+            op: "writing",
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Formats a UNIX time (seconds, nanoseconds) as RFC 3339 UTC.

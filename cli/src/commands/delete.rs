@@ -11,7 +11,14 @@ pub fn run(ctx: &Ctx, id: &str, force: bool) -> Result<()> {
     let cid = ContainerId::new(id)?;
     match ctx.runtime.load(&cid) {
         Ok(c) => Ok(c.delete(force)?),
-        Err(Error::NotFound(_)) if force => Ok(()),
+        Err(Error::NotFound(_)) => {
+            // A create killed half-way leaves a dir without state.json.
+            if ctx.runtime.remove_stale(&cid)? || force {
+                Ok(())
+            } else {
+                Err(Error::NotFound(id.to_string()).into())
+            }
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -63,13 +63,14 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
-fn set(obj: &mut Map<String, Value>, section: &str, key: &str, v: Value) {
+fn set(obj: &mut Map<String, Value>, section: &str, key: &str, v: Value) -> Result<()> {
     let sec = obj
         .entry(section)
         .or_insert_with(|| json!({}))
         .as_object_mut()
-        .expect("sections are objects");
+        .with_context(|| format!("--resources: {section:?} must be an object"))?;
     sec.insert(key.into(), v);
+    Ok(())
 }
 
 /// The resources the flags describe, on top of `base`.
@@ -80,40 +81,40 @@ pub fn resources(a: &UpdateArgs, base: Value) -> Result<LinuxResources> {
     };
     let o = &mut obj;
     if let Some(v) = a.memory {
-        set(o, "memory", "limit", json!(v));
+        set(o, "memory", "limit", json!(v))?;
     }
     if let Some(v) = a.memory_reservation {
-        set(o, "memory", "reservation", json!(v));
+        set(o, "memory", "reservation", json!(v))?;
     }
     if let Some(v) = a.memory_swap {
-        set(o, "memory", "swap", json!(v));
+        set(o, "memory", "swap", json!(v))?;
     }
     if let Some(v) = a.cpu_shares {
-        set(o, "cpu", "shares", json!(v));
+        set(o, "cpu", "shares", json!(v))?;
     }
     if let Some(v) = a.cpu_quota {
-        set(o, "cpu", "quota", json!(v));
+        set(o, "cpu", "quota", json!(v))?;
     }
     if let Some(v) = a.cpu_period {
-        set(o, "cpu", "period", json!(v));
+        set(o, "cpu", "period", json!(v))?;
     }
     if let Some(v) = a.cpu_rt_period {
-        set(o, "cpu", "realtimePeriod", json!(v));
+        set(o, "cpu", "realtimePeriod", json!(v))?;
     }
     if let Some(v) = a.cpu_rt_runtime {
-        set(o, "cpu", "realtimeRuntime", json!(v));
+        set(o, "cpu", "realtimeRuntime", json!(v))?;
     }
     if let Some(v) = &a.cpuset_cpus {
-        set(o, "cpu", "cpus", json!(v));
+        set(o, "cpu", "cpus", json!(v))?;
     }
     if let Some(v) = &a.cpuset_mems {
-        set(o, "cpu", "mems", json!(v));
+        set(o, "cpu", "mems", json!(v))?;
     }
     if let Some(v) = a.pids_limit {
-        set(o, "pids", "limit", json!(v));
+        set(o, "pids", "limit", json!(v))?;
     }
     if let Some(v) = a.blkio_weight {
-        set(o, "blockIO", "weight", json!(v));
+        set(o, "blockIO", "weight", json!(v))?;
     }
     serde_json::from_value(Value::Object(obj)).context("resources are not valid linux.resources")
 }
