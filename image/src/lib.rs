@@ -1,0 +1,9 @@
+#![doc = include_str!("../README.md")]
+
+pub mod digest;
+pub mod error;
+pub mod reference;
+
+pub use digest::{Algorithm, Digest};
+pub use error::{DigestError, Error, ReferenceError, Result};
+pub use reference::{AnyReference, Reference};
