@@ -3,7 +3,9 @@
 pub mod digest;
 pub mod error;
 pub mod reference;
+pub mod store;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{DigestError, Error, ReferenceError, Result};
 pub use reference::{AnyReference, Reference};
+pub use store::Store;
