@@ -2,8 +2,10 @@
 
 pub mod digest;
 pub mod error;
+pub mod layer;
 pub mod reference;
 pub mod store;
+mod sys;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{DigestError, Error, ReferenceError, Result};
