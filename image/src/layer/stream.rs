@@ -3,11 +3,15 @@
 //!
 //! Chain: source → sha256 of the stream as stored (`digest`) → buffer →
 //! decoder → sha256 of the tar (`diff_id`, skipped for plain streams where
-//! it equals `digest`) → metadata budget → tar reader.
+//! it equals `digest`) → [`pipe`] to the unpacking thread → metadata
+//! budget → tar reader. Everything before the pipe runs on its own thread,
+//! so decompression and hashing overlap with the file system calls.
 
 use std::cell::Cell;
 use std::io::{self, BufReader, Chain, Cursor, Read};
 use std::rc::Rc;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
 
 use flate2::bufread::MultiGzDecoder;
 
@@ -206,5 +210,127 @@ impl<R: Read> Read for Budget<R> {
         let n = self.inner.read(&mut buf[..max])?;
         self.left.set(Some(left - n as u64));
         Ok(n)
+    }
+}
+
+/// Size of the chunks the decoding thread hands over.
+const CHUNK: usize = 256 << 10;
+/// Chunks in flight: enough to ride out a burst of small-file syscalls.
+const DEPTH: usize = 8;
+
+/// The consumer end of [`pipe`]: the uncompressed stream, decoded and
+/// hashed by another thread while this one writes files.
+pub(crate) struct Piped {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    recycle: SyncSender<Vec<u8>>,
+    cur: Vec<u8>,
+    pos: usize,
+    done: bool,
+}
+
+/// Moves decoding and hashing of `decoded` to a thread of `scope`, so
+/// decompression and sha256 overlap with the file writes of the unpack.
+pub(crate) fn pipe<'scope, R: Read + Send + 'scope>(
+    scope: &'scope thread::Scope<'scope, '_>,
+    mut decoded: Decoded<R>,
+) -> (
+    Piped,
+    thread::ScopedJoinHandle<'scope, io::Result<StreamDigests>>,
+) {
+    let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(DEPTH);
+    let (recycle, spare) = mpsc::sync_channel::<Vec<u8>>(DEPTH + 2);
+    let handle = scope.spawn(move || {
+        loop {
+            let mut buf = spare.try_recv().unwrap_or_default();
+            buf.resize(CHUNK, 0);
+            let n = match fill(&mut decoded, &mut buf) {
+                Ok(n) => n,
+                Err(e) => {
+                    let kind = e.kind();
+                    let msg = e.to_string();
+                    // The consumer reports the first copy; the join result
+                    // only matters if it stopped reading before the error.
+                    let _ = tx.send(Err(e));
+                    return Err(io::Error::new(kind, msg));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            buf.truncate(n);
+            if tx.send(Ok(buf)).is_err() {
+                return Err(io::Error::other("the unpack stopped reading"));
+            }
+        }
+        drop(tx);
+        decoded.finish()
+    });
+    let piped = Piped {
+        rx,
+        recycle,
+        cur: Vec::new(),
+        pos: 0,
+        done: false,
+    };
+    (piped, handle)
+}
+
+/// Reads until `buf` is full or the stream ends.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+impl Read for Piped {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.pos < self.cur.len() {
+                let n = out.len().min(self.cur.len() - self.pos);
+                out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+                self.pos += n;
+                return Ok(n);
+            }
+            if self.done || out.is_empty() {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Ok(buf)) => {
+                    let old = std::mem::replace(&mut self.cur, buf);
+                    let _ = self.recycle.try_send(old);
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                Err(_) => {
+                    self.done = true;
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+impl Piped {
+    /// Consumes what is left of the stream (tar padding, trailing frames)
+    /// and returns the digests of all of it.
+    pub(crate) fn finish(
+        mut self,
+        handle: thread::ScopedJoinHandle<'_, io::Result<StreamDigests>>,
+    ) -> io::Result<StreamDigests> {
+        io::copy(&mut self, &mut io::sink())?;
+        drop(self);
+        handle
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the layer decoding thread panicked")))
     }
 }

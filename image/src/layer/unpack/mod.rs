@@ -32,7 +32,7 @@ use nix::sys::stat::Mode;
 use nix::sys::time::TimeSpec;
 
 use super::path::{EntryPath, Kind, classify};
-use super::stream::{Budget, Decoded};
+use super::stream::{self, Budget, Decoded};
 use super::tree::{self, cstring, open_dir_in_root};
 use super::{Compression, UnpackOptions, Whiteouts};
 use crate::digest::Digest;
@@ -68,7 +68,11 @@ pub struct UnpackedLayer {
 /// malformed entry stops the unpack with an error naming it, leaving what
 /// was applied so far (unpack into a fresh directory and discard it on
 /// error).
-pub fn unpack(reader: impl Read, target: &Path, options: &UnpackOptions) -> Result<UnpackedLayer> {
+pub fn unpack(
+    reader: impl Read + Send,
+    target: &Path,
+    options: &UnpackOptions,
+) -> Result<UnpackedLayer> {
     let root = nix::fcntl::open(
         target,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -76,36 +80,36 @@ pub fn unpack(reader: impl Read, target: &Path, options: &UnpackOptions) -> Resu
     )
     .map_err(|e| Error::io("open target directory", target, e.into()))?;
     let decoded = Decoded::open(reader)?;
-    let (budget, handle) = Budget::new(decoded);
-    let mut archive = tar::Archive::new(budget);
     let mut u = Unpacker::new(root, options);
-    {
-        let mut entries = archive.entries().map_err(|e| Error::Tar {
-            entry: None,
-            source: e,
-        })?;
-        loop {
-            handle.arm(META_BUDGET);
-            let next = entries.next();
-            handle.disarm();
-            let Some(entry) = next else { break };
-            let mut entry = entry.map_err(|e| u.tar_error(e))?;
-            u.apply(&mut entry)?;
-            // Data of entries that have none to write (a directory with a
-            // size, say) is skipped here, outside the metadata budget.
-            io::copy(&mut entry, &mut io::sink()).map_err(|e| u.tar_error(e))?;
-            u.entries += 1;
+    let digests = std::thread::scope(|scope| {
+        let (piped, decoder) = stream::pipe(scope, decoded);
+        let (budget, handle) = Budget::new(piped);
+        let mut archive = tar::Archive::new(budget);
+        {
+            let mut entries = archive.entries().map_err(|e| u.tar_error(e))?;
+            loop {
+                handle.arm(META_BUDGET);
+                let next = entries.next();
+                handle.disarm();
+                let Some(entry) = next else { break };
+                let mut entry = entry.map_err(|e| u.tar_error(e))?;
+                u.apply(&mut entry)?;
+                // Data of entries that have none to write (a directory with
+                // a size, say) is skipped here, outside the metadata budget.
+                io::copy(&mut entry, &mut io::sink()).map_err(|e| u.tar_error(e))?;
+                u.entries += 1;
+            }
         }
-    }
-    u.fix_directories()?;
+        u.fix_directories()?;
+        archive
+            .into_inner()
+            .into_inner()
+            .finish(decoder)
+            .map_err(|e| u.tar_error(e))
+    })?;
     if options.sync {
         nix::unistd::syncfs(u.root.as_fd()).map_err(|e| Error::io("syncfs", target, e.into()))?;
     }
-    let digests = archive
-        .into_inner()
-        .into_inner()
-        .finish()
-        .map_err(|e| u.tar_error(e))?;
     tracing::debug!(
         target = %target.display(),
         digest = %digests.digest,
