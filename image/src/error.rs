@@ -252,6 +252,17 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// An overlayfs upper directory uses a feature whose files are not
+    /// self-contained (metacopy, redirect_dir), so it cannot be packed.
+    #[error(
+        "{path} has the overlayfs attribute {attribute}: mount the overlay without metacopy and redirect_dir to pack its upper directory"
+    )]
+    OverlayFeature {
+        /// The file or directory.
+        path: PathBuf,
+        /// The attribute found.
+        attribute: &'static str,
+    },
 }
 
 impl Error {

@@ -242,6 +242,7 @@ impl<W: Write> Packer<'_, W> {
                 SFlag::S_IFDIR => {
                     let fd = open_child_dir(dir, &name, OFlag::O_RDONLY)
                         .map_err(|e| self.fail(&path, "open directory", e))?;
+                    self.check_overlay(fd.as_fd(), &path)?;
                     let xattrs = self.xattrs(XattrTarget::Fd(fd.as_fd()), &path)?;
                     let mut dpath = path.clone();
                     dpath.push(b'/');
@@ -360,6 +361,7 @@ impl<W: Write> Packer<'_, W> {
                 path: self.dir.join(lossy_path(path)),
             });
         }
+        self.check_overlay(fd.as_fd(), path)?;
         let xattrs = self.xattrs(XattrTarget::Fd(fd.as_fd()), path)?;
         let size = u64::try_from(opened.st_size).unwrap_or(0);
         let mut reader = Exact {
@@ -395,6 +397,28 @@ impl<W: Write> Packer<'_, W> {
             return Err(Error::Changed {
                 path: self.dir.join(lossy_path(path)),
             });
+        }
+        Ok(())
+    }
+
+    /// In an overlay upper directory, refuses files whose content or name
+    /// lives elsewhere (metacopy, redirect_dir).
+    fn check_overlay(&self, fd: BorrowedFd<'_>, path: &[u8]) -> Result<()> {
+        if self.options.source != PackSource::OverlayUpper {
+            return Ok(());
+        }
+        for (attr, name) in [
+            (c"trusted.overlay.metacopy", "trusted.overlay.metacopy"),
+            (c"trusted.overlay.redirect", "trusted.overlay.redirect"),
+            (c"user.overlay.metacopy", "user.overlay.metacopy"),
+            (c"user.overlay.redirect", "user.overlay.redirect"),
+        ] {
+            if sys::get_xattr(XattrTarget::Fd(fd), attr).is_ok() {
+                return Err(Error::OverlayFeature {
+                    path: self.dir.join(lossy_path(path)),
+                    attribute: name,
+                });
+            }
         }
         Ok(())
     }

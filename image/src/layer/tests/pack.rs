@@ -368,3 +368,27 @@ fn shape(root: &Path) -> BTreeMap<String, String> {
         })
         .collect()
 }
+
+#[test]
+fn an_upper_with_redirects_or_metacopy_is_refused() {
+    if !require_root("an_upper_with_redirects_or_metacopy_is_refused") {
+        return;
+    }
+    let sb = Sandbox::new();
+    let dir = sb.target().join("renamed");
+    fs::create_dir(&dir).expect("mkdir");
+    let c = CString::new(dir.as_os_str().as_bytes()).expect("path");
+    crate::sys::lsetxattr(&c, c"trusted.overlay.redirect", b"/original").expect("set redirect");
+    let options = PackOptions {
+        source: PackSource::OverlayUpper,
+        ..PackOptions::default()
+    };
+    let e = pack(&sb.target(), &options, std::io::sink()).expect_err("refused");
+    assert!(
+        matches!(&e, Error::OverlayFeature { attribute: "trusted.overlay.redirect", path } if path.ends_with("renamed")),
+        "{e}"
+    );
+    // As a plain tree it packs, without the overlay attribute.
+    let (p, _) = pack_to_vec(&sb.target(), &PackOptions::default());
+    assert_eq!(p.entries, 1);
+}
