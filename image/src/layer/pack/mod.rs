@@ -9,6 +9,8 @@
 //! [`Mtime::Fixed`] the same tree content does. An overlayfs upper
 //! directory is translated to OCI whiteouts on the way.
 
+mod encode;
+
 use std::collections::HashMap;
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -21,6 +23,7 @@ use nix::errno::Errno;
 use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{FileStat, Mode, SFlag};
 
+use self::encode::{Encoder, Exact, Output, set_ustar_name};
 use super::Compression;
 use super::path::{OPAQUE, WHITEOUT_PREFIX};
 use super::tree::{self, cstring, open_child_dir};
@@ -106,59 +109,6 @@ pub struct PackedLayer {
     /// Archive entries written (whiteout markers included).
     pub entries: u64,
 }
-
-enum Encoder<W: Write> {
-    Plain(W),
-    Gzip(flate2::write::GzEncoder<W>),
-    Zstd(zstd::stream::write::Encoder<'static, W>),
-}
-
-impl<W: Write> Write for Encoder<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(w) => w.write(buf),
-            Self::Gzip(w) => w.write(buf),
-            Self::Zstd(w) => w.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(w) => w.flush(),
-            Self::Gzip(w) => w.flush(),
-            Self::Zstd(w) => w.flush(),
-        }
-    }
-}
-
-impl<W: Write> Encoder<W> {
-    fn new(w: W, compression: Compression, level: Option<u32>) -> io::Result<Self> {
-        Ok(match compression {
-            Compression::None => Self::Plain(w),
-            // The gzip header carries no name and mtime 0: reproducible.
-            Compression::Gzip => Self::Gzip(flate2::write::GzEncoder::new(
-                w,
-                level.map_or_else(flate2::Compression::default, flate2::Compression::new),
-            )),
-            Compression::Zstd => Self::Zstd(zstd::stream::write::Encoder::new(
-                w,
-                level.map_or(zstd::DEFAULT_COMPRESSION_LEVEL, |l| {
-                    i32::try_from(l).unwrap_or(22)
-                }),
-            )?),
-        })
-    }
-
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Self::Plain(w) => Ok(w),
-            Self::Gzip(w) => w.finish(),
-            Self::Zstd(w) => w.finish(),
-        }
-    }
-}
-
-type Output<W> = DigestWriter<Encoder<DigestWriter<BufWriter<W>>>>;
 
 /// Packs the tree at `dir` into a layer written to `out`.
 ///
@@ -555,35 +505,6 @@ fn open_file(dir: BorrowedFd<'_>, name: &CStr) -> nix::Result<OwnedFd> {
     }
 }
 
-/// Writes `path` into the ustar name (and prefix) fields; false if it does
-/// not fit and needs a PAX `path` record (the fields then hold a truncated
-/// copy for old readers).
-fn set_ustar_name(h: &mut tar::Header, path: &[u8]) -> bool {
-    let ustar = h.as_ustar_mut().expect("a ustar header");
-    let (name_max, prefix_max) = (ustar.name.len(), ustar.prefix.len());
-    if path.len() <= name_max {
-        ustar.name[..path.len()].copy_from_slice(path);
-        return true;
-    }
-    // Split at a '/' so the prefix and the rest both fit (a trailing '/'
-    // of a directory stays in the name part).
-    let body = path.strip_suffix(b"/").unwrap_or(path);
-    let split = body
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'/' && i <= prefix_max && path.len() - i - 1 <= name_max)
-        .map(|(i, _)| i)
-        .next();
-    if let Some(i) = split {
-        ustar.prefix[..i].copy_from_slice(&path[..i]);
-        let rest = &path[i + 1..];
-        ustar.name[..rest.len()].copy_from_slice(rest);
-        return true;
-    }
-    ustar.name.copy_from_slice(&path[..name_max]);
-    false
-}
-
 fn split(path: &[u8]) -> (&[u8], &[u8]) {
     match path.iter().rposition(|&b| b == b'/') {
         Some(i) => (&path[..i], &path[i + 1..]),
@@ -593,28 +514,4 @@ fn split(path: &[u8]) -> (&[u8], &[u8]) {
 
 fn lossy_path(path: &[u8]) -> String {
     String::from_utf8_lossy(path).into_owned()
-}
-
-/// Reads exactly `left` bytes; an early end is `UnexpectedEof` (the file
-/// shrank while being packed).
-struct Exact {
-    inner: File,
-    left: u64,
-}
-
-impl Read for Exact {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let max = buf
-            .len()
-            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..max])?;
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
 }
