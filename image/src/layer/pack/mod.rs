@@ -209,17 +209,7 @@ impl<W: Write> Packer<'_, W> {
                     )?;
                     if self.options.source == PackSource::OverlayUpper && is_opaque(fd.as_fd()) {
                         let marker = super::path::EntryPath::join(&path, OPAQUE);
-                        self.append(
-                            &Item {
-                                path: &marker,
-                                kind: tar::EntryType::Regular,
-                                st: &st,
-                                size: 0,
-                                link: None,
-                            },
-                            &[],
-                            io::empty(),
-                        )?;
+                        self.append_marker(&marker, &st)?;
                     }
                     self.walk(fd.as_fd(), &path, depth + 1)?;
                 }
@@ -248,17 +238,7 @@ impl<W: Write> Packer<'_, W> {
                     let mut wh = WHITEOUT_PREFIX.to_vec();
                     wh.extend_from_slice(base);
                     let wh = super::path::EntryPath::join(parent, &wh);
-                    self.append(
-                        &Item {
-                            path: &wh,
-                            kind: tar::EntryType::Regular,
-                            st: &st,
-                            size: 0,
-                            link: None,
-                        },
-                        &[],
-                        io::empty(),
-                    )?;
+                    self.append_marker(&wh, &st)?;
                 }
                 kind @ (SFlag::S_IFCHR | SFlag::S_IFBLK | SFlag::S_IFIFO) => {
                     let kind = match kind {
@@ -371,6 +351,19 @@ impl<W: Write> Packer<'_, W> {
             }
         }
         Ok(())
+    }
+
+    /// An empty regular-file entry: an OCI whiteout or opaque marker,
+    /// with the owner and times of what it stands for.
+    fn append_marker(&mut self, path: &[u8], st: &FileStat) -> Result<()> {
+        let item = Item {
+            path,
+            kind: tar::EntryType::Regular,
+            st,
+            size: 0,
+            link: None,
+        };
+        self.append(&item, &[], io::empty())
     }
 
     fn mtime(&self, st: &FileStat) -> u64 {
