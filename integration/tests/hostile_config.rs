@@ -222,3 +222,42 @@ fn mount_destinations_stay_inside_the_rootfs() {
     );
     assert!(rootfs.join(marker.strip_prefix("/").unwrap()).is_dir());
 }
+
+#[test]
+fn mounts_cannot_land_in_proc_and_labels_fail_closed() {
+    if !privileged("mounts_cannot_land_in_proc_and_labels_fail_closed") {
+        return;
+    }
+    // An image symlink into /proc used as a volume destination would let
+    // the volume stand in for /proc/self/attr (CVE-2019-16884 class).
+    let mut b = Bundle::new(&["true"]);
+    std::os::unix::fs::symlink("/proc/self/attr", b.rootfs().join("vol")).unwrap();
+    let host = b.tmp.join("vol-src");
+    std::fs::create_dir_all(&host).unwrap();
+    b.spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/vol", "type": "bind", "source": host, "options": ["rbind"]}));
+    let o = b.run();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resolves into /proc"), "{}", stderr(&o));
+    // A label the host cannot enforce is an error, never silently dropped.
+    if !Path::new("/sys/fs/selinux/enforce").exists() {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+        let o = b.run();
+        assert!(stderr(&o).contains("SELinux is disabled"), "{}", stderr(&o));
+    }
+    let aa = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y");
+    if !aa {
+        let mut b = Bundle::new(&["true"]);
+        b.spec["process"]["apparmorProfile"] = json!("rbox-default");
+        let o = b.run();
+        assert!(
+            stderr(&o).contains("AppArmor is not enabled"),
+            "{}",
+            stderr(&o)
+        );
+    }
+}

@@ -319,6 +319,13 @@ impl Runtime {
                 source,
             })?;
         }
+        // Non-dumpable from birth: the init inherits it, so /proc/<init>/exe
+        // (the runtime binary) is never reachable, not even for the few
+        // instructions before it could set it itself (CVE-2019-5736).
+        sys::set_non_dumpable().map_err(|source| Error::Sys {
+            call: "prctl(PR_SET_DUMPABLE)".into(),
+            source,
+        })?;
         let (parent_chan, child_chan) = Channel::pair().map_err(|source| Error::Sys {
             call: "socketpair".into(),
             source,

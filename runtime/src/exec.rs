@@ -115,6 +115,7 @@ impl Container {
                 want: "running (resume it, or exec with --ignore-paused)",
             });
         }
+        crate::lsm::check_requested(&opts.process)?;
         let spec = self.spec()?;
         let init_pid = self.state().pid;
         // Start-time checked: never a recycled pid.

@@ -45,36 +45,63 @@ pub(crate) fn mount_data(
     })
 }
 
-/// Labels the next execve: SELinux exec context and AppArmor profile.
-pub(crate) fn set_exec_labels(p: &oci_spec::runtime::Process) -> Result<()> {
-    if let Some(label) = p.selinux_label().as_deref().filter(|l| !l.is_empty()) {
-        if selinux_enabled() {
-            write_attr("/proc/thread-self/attr/exec", label.as_bytes())?;
-        } else {
-            tracing::debug!("SELinux is disabled: ignoring process.selinuxLabel {label}");
-        }
+/// Refuses, on the host and before anything is created, a label or
+/// profile the host cannot enforce (runc does the same): running the
+/// process unconfined instead would fail open.
+pub(crate) fn check_requested(p: &oci_spec::runtime::Process) -> Result<()> {
+    if p.selinux_label().as_deref().is_some_and(|l| !l.is_empty()) && !selinux_enabled() {
+        return Err(Error::InvalidConfig(
+            "process.selinuxLabel is set but SELinux is disabled on this host".into(),
+        ));
     }
-    if let Some(profile) = p.apparmor_profile().as_deref().filter(|l| !l.is_empty()) {
-        if apparmor_enabled() {
-            let path = if Path::new("/proc/thread-self/attr/apparmor/exec").exists() {
-                "/proc/thread-self/attr/apparmor/exec"
-            } else {
-                "/proc/thread-self/attr/exec"
-            };
-            write_attr(path, format!("exec {profile}").as_bytes())?;
-        } else {
-            tracing::debug!("AppArmor is disabled: ignoring process.apparmorProfile {profile}");
-        }
+    if p.apparmor_profile()
+        .as_deref()
+        .is_some_and(|l| !l.is_empty())
+        && !apparmor_enabled()
+    {
+        return Err(Error::InvalidConfig(
+            "process.apparmorProfile is set but AppArmor is not enabled on this host".into(),
+        ));
     }
     Ok(())
 }
 
+/// Labels the next execve: SELinux exec context and AppArmor profile
+/// (already checked on the host with [`check_requested`]).
+pub(crate) fn set_exec_labels(p: &oci_spec::runtime::Process) -> Result<()> {
+    if let Some(label) = p.selinux_label().as_deref().filter(|l| !l.is_empty()) {
+        write_attr("/proc/thread-self/attr/exec", label.as_bytes())?;
+    }
+    if let Some(profile) = p.apparmor_profile().as_deref().filter(|l| !l.is_empty()) {
+        let path = if Path::new("/proc/thread-self/attr/apparmor/exec").exists() {
+            "/proc/thread-self/attr/apparmor/exec"
+        } else {
+            "/proc/thread-self/attr/exec"
+        };
+        write_attr(path, format!("exec {profile}").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Writes an LSM attribute, refusing anything that is not a file of a real
+/// procfs: an image cannot have a volume stand in for /proc (the
+/// CVE-2019-16884 class), and nothing is ever created.
 fn write_attr(path: &str, value: &[u8]) -> Result<()> {
-    std::fs::write(path, value).map_err(|source| Error::Io {
+    use std::io::Write;
+    let err = |source| Error::Io {
         op: "setting the security label through",
         path: path.into(),
         source,
-    })
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(err)?;
+    let fs = nix::sys::statfs::fstatfs(&f).map_err(|e| err(e.into()))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(err(std::io::Error::other("not on procfs")));
+    }
+    f.write_all(value).map_err(err)
 }
 
 #[cfg(test)]

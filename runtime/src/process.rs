@@ -251,8 +251,26 @@ pub(crate) fn environment(p: &Process) -> Vec<String> {
     env
 }
 
+/// Opens a file of the image for reading only if it is a regular file: a
+/// FIFO planted at /etc/passwd or as a `#!` interpreter must not block the
+/// init forever.
+fn open_regular(p: &Path) -> Option<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(p)
+        .ok()?;
+    f.metadata().ok()?.is_file().then_some(f)
+}
+
 fn home_of(uid: u32) -> Option<String> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    use std::io::Read;
+    let mut passwd = String::new();
+    open_regular(Path::new("/etc/passwd"))?
+        .take(16 << 20)
+        .read_to_string(&mut passwd)
+        .ok()?;
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
@@ -342,7 +360,7 @@ pub(crate) fn check_not_runtime(path: &Path, self_exe: (u64, u64)) -> Result<()>
 
 fn shebang(p: &Path) -> Option<PathBuf> {
     use std::io::Read;
-    let mut f = std::fs::File::open(p).ok()?;
+    let mut f = open_regular(p)?;
     let mut buf = [0u8; 256];
     let n = f.read(&mut buf).ok()?;
     let line = buf[..n].strip_prefix(b"#!")?;

@@ -125,6 +125,7 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
         return crate::rootfs_cgroup::mount_cgroups(root, dest, &opts, ctx.new_cgroupns);
     }
     let target = open_in_root(root, dest, TargetKind::Dir)?;
+    refuse_proc_target(target.as_fd(), dest, typ)?;
     let data = crate::lsm::mount_data(
         opts.data(),
         typ,
@@ -178,6 +179,44 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
     finish_entry(root, dest, &opts)
 }
 
+/// Files under /proc that may be mounted over (lxcfs-style), as runc allows.
+const PROC_MOUNT_OK: [&str; 10] = [
+    "/proc/cpuinfo",
+    "/proc/diskstats",
+    "/proc/meminfo",
+    "/proc/stat",
+    "/proc/swaps",
+    "/proc/uptime",
+    "/proc/loadavg",
+    "/proc/slabinfo",
+    "/proc/net/dev",
+    "/proc/sys/kernel/ns_last_pid",
+];
+
+/// Refuses a mount whose target resolved onto procfs (other than procfs
+/// itself on /proc and the allowed files): an image symlink such as
+/// `/vol -> /proc/self/attr` would otherwise let a volume stand in for the
+/// files the init trusts (runc's checkProcMount, CVE-2019-16884).
+fn refuse_proc_target(fd: BorrowedFd<'_>, dest: &Path, typ: &str) -> Result<()> {
+    let fs = nix::sys::statfs::fstatfs(fd).map_err(sys_err(format!(
+        "statfs of mount target {}",
+        dest.display()
+    )))?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Ok(());
+    }
+    let clean = Path::new("/").join(mount::clean_container_path(dest));
+    if (typ == "proc" && clean == Path::new("/proc"))
+        || PROC_MOUNT_OK.iter().any(|p| clean == Path::new(p))
+    {
+        return Ok(());
+    }
+    Err(Error::InvalidConfig(format!(
+        "mount destination {} resolves into /proc: refusing to mount there",
+        dest.display()
+    )))
+}
+
 fn finish_entry(root: BorrowedFd<'_>, dest: &Path, opts: &mount::MountOptions) -> Result<()> {
     if opts.propagation.is_empty() && opts.recursive_set == 0 {
         return Ok(());
@@ -215,6 +254,7 @@ fn bind_entry(
         TargetKind::File
     };
     let target = open_in_root(root, dest, kind)?;
+    refuse_proc_target(target.as_fd(), dest, "bind")?;
     mount::mount(
         Some(&src),
         &fd_path(target.as_fd()),

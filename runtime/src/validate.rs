@@ -49,6 +49,7 @@ pub fn validate(spec: &Spec) -> Result<()> {
             }
         }
     }
+    crate::lsm::check_requested(process)?;
     if !process.cwd().is_absolute() {
         return Err(invalid(format!(
             "process.cwd {:?} must be an absolute path",
