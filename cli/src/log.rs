@@ -37,6 +37,12 @@ impl Logger {
         self.write("error", msg);
     }
 
+    /// A warning: to stderr and the log.
+    pub fn warn(&self, msg: &str) {
+        eprintln!("rbox: warning: {msg}");
+        self.write("warning", msg);
+    }
+
     /// A debug line, only with --debug.
     pub fn debug(&self, msg: &str) {
         if self.debug {

@@ -5,6 +5,7 @@
 mod commands;
 mod log;
 mod runtime_cli;
+mod trace;
 mod tty;
 
 use std::process::ExitCode;

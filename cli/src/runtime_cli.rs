@@ -185,6 +185,7 @@ pub fn main(cli: RuntimeCli) -> ExitCode {
     };
     let mut runtime = rbox_runtime::Runtime::new(cli.root.clone());
     runtime.systemd_cgroup = cli.systemd_cgroup;
+    crate::trace::install(&log);
     let ctx = Ctx { runtime, log };
     ctx.log.debug(&format!("{:?}", cli.command));
     match commands::dispatch(&ctx, cli.command) {

@@ -405,3 +405,23 @@ fn runc_compat_flags_paused_exec_and_rdt() {
     assert!(stderr(&o).contains("Intel RDT"), "{}", stderr(&o));
     ok(&b.rbox(&["delete", "--force", &b.id]));
 }
+
+#[test]
+fn failed_poststop_hook_is_a_warning() {
+    guard!("failed_poststop_hook_is_a_warning");
+    let mut b = Bundle::new(&["true"]);
+    b.spec["hooks"] =
+        json!({"poststop": [{"path": "/bin/false"}], "poststart": [{"path": "/bin/false"}]});
+    let o = b.run();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("rbox: warning: poststart hook /bin/false"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rbox: warning: poststop hook /bin/false"),
+        "{err}"
+    );
+    assert!(b.state().is_none(), "deleted despite the failed hook");
+}

@@ -764,16 +764,30 @@ impl Container {
 
     /// Sends a signal to the init, or with `all` to every process in the
     /// container's cgroup.
-    pub fn kill(&self, sig: Signal, all: bool) -> Result<()> {
+    /// `sig` is a raw signal number, so real-time signals (podman stops
+    /// systemd containers with SIGRTMIN+3) work too.
+    pub fn kill(&self, sig: i32, all: bool) -> Result<()> {
         let fd = self.pidfd()?;
         if all {
-            // Frozen while signalled (no fork escapes, no pid is reused
-            // between listing and signalling), thawed after so the signal
-            // is seen; cgroup.kill on v2 for SIGKILL.
-            self.cgroup()?.kill_all(sig)?;
+            let cg = self.cgroup()?;
+            match Signal::try_from(sig) {
+                // Frozen while signalled (no fork escapes, no pid is
+                // reused between listing and signalling), thawed after so
+                // the signal is seen; cgroup.kill on v2 for SIGKILL.
+                Ok(s) => cg.kill_all(s)?,
+                Err(_) => {
+                    let frozen = cg.freeze().is_ok();
+                    for pid in cg.pids()? {
+                        let _ = sys::kill_raw(pid, sig);
+                    }
+                    if frozen {
+                        cg.thaw()?;
+                    }
+                }
+            }
             return Ok(());
         }
-        sys::pidfd_send_signal(fd.as_fd(), sig as i32).map_err(|source| Error::Sys {
+        sys::pidfd_send_signal(fd.as_fd(), sig).map_err(|source| Error::Sys {
             call: format!("signal {sig} to {}", self.state.pid),
             source,
         })

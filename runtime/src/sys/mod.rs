@@ -356,3 +356,10 @@ pub(crate) fn get_seals(fd: BorrowedFd<'_>) -> nix::Result<libc::c_int> {
     // SAFETY: fcntl with integer arguments on a valid fd.
     Errno::result(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) })
 }
+
+/// `kill(2)` with a raw signal number (nix's `Signal` has no real-time
+/// signals).
+pub(crate) fn kill_raw(pid: i32, sig: i32) -> nix::Result<()> {
+    // SAFETY: kill with integer arguments.
+    Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
+}
