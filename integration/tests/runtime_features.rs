@@ -425,3 +425,16 @@ fn failed_poststop_hook_is_a_warning() {
     );
     assert!(b.state().is_none(), "deleted despite the failed hook");
 }
+
+#[test]
+fn non_root_user_can_reopen_stdio() {
+    guard!("non_root_user_can_reopen_stdio");
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "echo via-proc >> /proc/self/fd/1 && echo via-dev >> /dev/stdout",
+    ]);
+    b.spec["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let out = ok(&b.run());
+    assert!(out.contains("via-proc") && out.contains("via-dev"), "{out}");
+}

@@ -659,15 +659,13 @@ impl Container {
         self.state.status = Status::Running;
         let spec = self.spec()?;
         if let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststart().as_ref()) {
-            // A poststart failure is logged; the container keeps running.
-            if let Err(e) = run_hooks(
+            // Poststart failures are logged; the container keeps running.
+            crate::hook::run_hooks_warn(
                 HookKind::Poststart,
                 h,
                 &self.state.spec_state_json(Status::Running),
                 Some(&self.state.bundle),
-            ) {
-                tracing::warn!("{e}");
-            }
+            );
         }
         Ok(())
     }
@@ -830,19 +828,14 @@ impl Container {
     }
 
     /// Removes what is left of a stopped container, running poststop hooks.
+    /// runc's order: leftovers killed, cgroup and state removed, then the
+    /// poststop hooks (so a failed cleanup retried by a second delete does
+    /// not run them twice).
     fn destroy(self) -> Result<()> {
-        if let Ok(spec) = self.spec()
-            && let Some(h) = spec.hooks().as_ref().and_then(|h| h.poststop().as_ref())
-            && let Err(e) = run_hooks(
-                HookKind::Poststop,
-                h,
-                &self.state.spec_state_json(Status::Stopped),
-                Some(&self.state.bundle),
-            )
-        {
-            // Poststop failures are logged; deletion goes on (runtime-spec).
-            tracing::warn!("{e}");
-        }
+        let poststop = self
+            .spec()
+            .ok()
+            .and_then(|s| s.hooks().as_ref().and_then(|h| h.poststop().clone()));
         if let Ok(cg) = self.cgroup() {
             // Leftovers of a container without its own pid namespace.
             let _ = cg.kill_all(Signal::SIGKILL);
@@ -852,7 +845,17 @@ impl Container {
             op: "removing state dir",
             path: self.dir.clone(),
             source,
-        })
+        })?;
+        if let Some(h) = poststop {
+            // Failures are logged; deletion is done (runtime-spec).
+            crate::hook::run_hooks_warn(
+                HookKind::Poststop,
+                &h,
+                &self.state.spec_state_json(Status::Stopped),
+                Some(&self.state.bundle),
+            );
+        }
+        Ok(())
     }
 
     /// Freezes every process of the container.

@@ -302,6 +302,7 @@ fn exec_process(
     process::apply_bounding(caps)?;
     let setgroups_ok = !in_userns
         || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
+    process::fix_stdio_owner(p.user().uid());
     process::apply_user(p, setgroups_ok)?;
     process::apply_caps(caps)?;
     if nnp {

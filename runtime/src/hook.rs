@@ -60,6 +60,17 @@ pub fn run_hooks(
     Ok(())
 }
 
+/// Runs every hook even when some fail, logging each failure as a warning:
+/// the runtime-spec's rule for poststart and poststop.
+pub fn run_hooks_warn(kind: HookKind, hooks: &[Hook], state_json: &[u8], cwd: Option<&Path>) {
+    let cwd = cwd.filter(|d| d.is_dir());
+    for h in hooks {
+        if let Err(e) = run_hook(kind, h, state_json, cwd) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
 fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8], cwd: Option<&Path>) -> Result<()> {
     let fail = |reason: String| Error::Hook {
         kind: kind.to_string(),

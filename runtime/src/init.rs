@@ -195,6 +195,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     let caps = proc_.capabilities().as_ref();
     process::apply_bounding(caps)?;
     let setgroups_ok = !a.in_userns || setgroups_allowed();
+    process::fix_stdio_owner(proc_.user().uid());
     process::apply_user(proc_, setgroups_ok)?;
     process::apply_caps(caps)?;
     if nnp {

@@ -240,6 +240,26 @@ pub(crate) fn apply_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
     Ok(())
 }
 
+/// Gives stdio to the container user (as runc does), so a non-root
+/// process can reopen /dev/stdout or /proc/self/fd/1 (nginx-style images
+/// do). Skips /dev/null and what the user already owns; failures (an
+/// unmapped owner in a user namespace, a read-only pipe fs) are ignored
+/// like runc ignores them.
+pub(crate) fn fix_stdio_owner(uid: u32) {
+    let null = nix::sys::stat::stat("/dev/null").ok().map(|s| s.st_rdev);
+    for fd in 0..3 {
+        let b = sys::stdio_fd(fd);
+        let Ok(st) = nix::sys::stat::fstat(b) else {
+            continue;
+        };
+        let is_null = st.st_mode & libc::S_IFMT == libc::S_IFCHR && Some(st.st_rdev) == null;
+        if st.st_uid == uid || is_null {
+            continue;
+        }
+        let _ = nix::unistd::fchown(b, Some(Uid::from_raw(uid)), None);
+    }
+}
+
 /// The full environment, with HOME filled in from /etc/passwd when the
 /// spec does not set it (as runc does).
 pub(crate) fn environment(p: &Process) -> Vec<String> {

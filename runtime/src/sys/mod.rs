@@ -363,3 +363,11 @@ pub(crate) fn kill_raw(pid: i32, sig: i32) -> nix::Result<()> {
     // SAFETY: kill with integer arguments.
     Errno::result(unsafe { libc::kill(pid, sig) }).map(drop)
 }
+
+/// A borrowed stdio descriptor (0, 1 or 2).
+pub(crate) fn stdio_fd(fd: RawFd) -> BorrowedFd<'static> {
+    debug_assert!((0..3).contains(&fd));
+    // SAFETY: stdio descriptors are open for the life of the process (a
+    // closed one makes the calls on it fail with EBADF, nothing worse).
+    unsafe { BorrowedFd::borrow_raw(fd) }
+}
