@@ -438,3 +438,23 @@ fn non_root_user_can_reopen_stdio() {
     let out = ok(&b.run());
     assert!(out.contains("via-proc") && out.contains("via-dev"), "{out}");
 }
+
+#[test]
+fn tmpcopyup_fills_the_tmpfs() {
+    guard!("tmpcopyup_fills_the_tmpfs");
+    let mut b = Bundle::new(&[
+        "sh",
+        "-c",
+        "grep -c '^rbox:' /etc/passwd; grep ' /etc ' /proc/self/mountinfo | grep -c tmpfs; ls -l /etc/passwd; touch /etc/x 2>/dev/null && echo rw || echo ro",
+    ]);
+    b.spec["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/etc", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "ro", "mode=755"]}));
+    let out = ok(&b.run());
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "1", "image's passwd copied in: {out}");
+    assert_eq!(l[1], "1", "/etc is a tmpfs: {out}");
+    assert!(l[2].starts_with("-rw-r--r--"), "mode kept: {out}");
+    assert_eq!(l[3], "ro", "{out}");
+}

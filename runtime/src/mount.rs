@@ -28,6 +28,8 @@ pub struct MountOptions {
     /// Recursive attributes (`rro`, `rnosuid`, ...) applied with
     /// mount_setattr over the whole subtree.
     pub recursive_set: u64,
+    /// `tmpcopyup`: fill a new tmpfs with what the image had there.
+    pub tmpcopyup: bool,
 }
 
 impl Default for MountOptions {
@@ -38,6 +40,7 @@ impl Default for MountOptions {
             propagation: Vec::new(),
             data: Vec::new(),
             recursive_set: 0,
+            tmpcopyup: false,
         }
     }
 }
@@ -118,7 +121,13 @@ pub fn parse_options(options: &[String]) -> MountOptions {
             }
             // Options runc understands that are no-ops here or handled by
             // the caller: copy-up of tmpfs content and SELinux relabel hints.
-            "tmpcopyup" | "z" | "Z" | "rrw" | "rsuid" | "rdev" | "rexec" | "ratime" => continue,
+            "tmpcopyup" => {
+                o.tmpcopyup = true;
+                continue;
+            }
+            // SELinux relabel hints (handled by the engine that relabels)
+            // and recursive clears, which are the defaults of a new mount.
+            "z" | "Z" | "rrw" | "rsuid" | "rdev" | "rexec" | "ratime" => continue,
             other => {
                 o.data.push(other.to_string());
                 continue;

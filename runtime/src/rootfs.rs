@@ -136,14 +136,36 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
         ctx.selinux,
     );
     let source = m.source().clone().unwrap_or_else(|| PathBuf::from(typ));
+    let copyup = opts.tmpcopyup && typ == "tmpfs";
+    // With tmpcopyup the tmpfs is filled first and made read-only after.
+    let first_flags = if copyup {
+        opts.flags - MsFlags::MS_REMOUNT - MsFlags::MS_RDONLY
+    } else {
+        opts.flags - MsFlags::MS_REMOUNT
+    };
     let res = mount::mount(
         Some(&source),
         &fd_path(target.as_fd()),
         Some(typ),
-        opts.flags - MsFlags::MS_REMOUNT,
+        first_flags,
         data.as_deref(),
         dest,
     );
+    if copyup && res.is_ok() {
+        // `target` still names the covered directory of the image.
+        let top = open_in_root(root, dest, TargetKind::Dir)?;
+        copy_tree(&fd_path(target.as_fd()), &fd_path(top.as_fd()), dest)?;
+        if opts.flags.contains(MsFlags::MS_RDONLY) {
+            mount::mount(
+                None,
+                &fd_path(top.as_fd()),
+                Some(typ),
+                MsFlags::MS_REMOUNT | (opts.flags - MsFlags::MS_REMOUNT),
+                data.as_deref(),
+                dest,
+            )?;
+        }
+    }
     match res {
         Err(Error::Sys {
             source: nix::errno::Errno::EPERM,
@@ -177,6 +199,50 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
         other => other?,
     }
     finish_entry(root, dest, &opts)
+}
+
+/// Copies a directory tree for `tmpcopyup`: directories, regular files
+/// and symlinks with modes, owners and times; symlinks are recreated,
+/// never followed; device nodes and FIFOs are recreated with mknod.
+fn copy_tree(src: &Path, dst: &Path, dest: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let io = |op: &'static str, p: &Path| {
+        let path = dest.join(p.file_name().unwrap_or_default());
+        move |source| Error::Io { op, path, source }
+    };
+    let rd = std::fs::read_dir(src).map_err(io("tmpcopyup: reading", src))?;
+    for e in rd {
+        let e = e.map_err(io("tmpcopyup: reading", src))?;
+        let from = e.path();
+        let to = dst.join(e.file_name());
+        let md = std::fs::symlink_metadata(&from).map_err(io("tmpcopyup: stat", &from))?;
+        let ft = md.file_type();
+        if ft.is_symlink() {
+            let link = std::fs::read_link(&from).map_err(io("tmpcopyup: readlink", &from))?;
+            std::os::unix::fs::symlink(&link, &to).map_err(io("tmpcopyup: symlink", &from))?;
+        } else if ft.is_dir() {
+            std::fs::create_dir(&to).map_err(io("tmpcopyup: mkdir", &from))?;
+            copy_tree(&from, &to, &dest.join(e.file_name()))?;
+        } else if ft.is_file() {
+            std::fs::copy(&from, &to).map_err(io("tmpcopyup: copy", &from))?;
+        } else {
+            let kind = SFlag::from_bits_truncate(md.mode() & libc::S_IFMT);
+            nix::sys::stat::mknod(&to, kind, Mode::from_bits_truncate(md.mode()), md.rdev())
+                .map_err(sys_err(format!("tmpcopyup: mknod {}", from.display())))?;
+        }
+        let _ = nix::unistd::fchownat(
+            nix::fcntl::AT_FDCWD,
+            &to,
+            Some(nix::unistd::Uid::from_raw(md.uid())),
+            Some(nix::unistd::Gid::from_raw(md.gid())),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        );
+        if !ft.is_symlink() {
+            std::fs::set_permissions(&to, std::fs::Permissions::from_mode(md.mode() & 0o7777))
+                .map_err(io("tmpcopyup: chmod", &from))?;
+        }
+    }
+    Ok(())
 }
 
 /// Files under /proc that may be mounted over (lxcfs-style), as runc allows.
