@@ -625,7 +625,7 @@ fn pid_reuse_is_detected() {
 fn console_socket_receives_the_pty() {
     guard!("console_socket_receives_the_pty");
     use std::os::unix::net::UnixListener;
-    let mut b = Bundle::new(&["sh", "-c", "tty; stty size"]);
+    let mut b = Bundle::new(&["sh", "-c", "tty; stty size; stat -c %t:%T /dev/console"]);
     b.spec["process"]["terminal"] = json!(true);
     b.spec["process"]["consoleSize"] = json!({"height": 40, "width": 100});
     b.write();
@@ -656,4 +656,6 @@ fn console_socket_receives_the_pty() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.contains("/dev/pts/0"), "{text}");
     assert!(text.contains("40 100"), "{text}");
+    // /dev/console is the same pty (major 0x88 = 136, minor 0).
+    assert!(text.contains("88:0"), "{text}");
 }

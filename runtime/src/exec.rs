@@ -290,7 +290,7 @@ fn exec_process(
     sys::cloexec_from(3 + opts.preserve_fds).map_err(sys_err("close_range"))?;
     if let Some(c) = console {
         nix::unistd::setsid().map_err(sys_err("setsid"))?;
-        crate::tty::setup_pty(c.as_fd(), p.console_size())?;
+        crate::tty::setup_pty(c.as_fd(), p.console_size(), false)?;
     }
     process::apply_rlimits(p)?;
     process::apply_sched(p)?;

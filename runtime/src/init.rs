@@ -309,5 +309,5 @@ fn setup_console(a: &InitArgs<'_>, p: &oci_spec::runtime::Process) -> Result<()>
     let sock = a.console.as_ref().ok_or_else(|| {
         Error::InvalidConfig("process.terminal is true but no --console-socket was given".into())
     })?;
-    crate::tty::setup_pty(sock.as_fd(), p.console_size())
+    crate::tty::setup_pty(sock.as_fd(), p.console_size(), true)
 }

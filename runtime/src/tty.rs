@@ -21,6 +21,7 @@ fn sys_err(call: &'static str) -> impl FnOnce(nix::Error) -> Error {
 pub(crate) fn setup_pty(
     socket: BorrowedFd<'_>,
     size: Option<oci_spec::runtime::Box>,
+    bind_console: bool,
 ) -> Result<()> {
     let master = nix::fcntl::open(
         "/dev/ptmx",
@@ -31,6 +32,28 @@ pub(crate) fn setup_pty(
         "opening /dev/ptmx in the container (is /dev/pts mounted?)",
     ))?;
     let slave = sys::open_pty_peer(master.as_fd()).map_err(sys_err("opening the pty slave"))?;
+    if bind_console {
+        // config-linux: with a terminal, /dev/console is the pty (runc binds
+        // the slave there too).
+        let n = sys::pty_number(master.as_fd()).map_err(sys_err("TIOCGPTN"))?;
+        let pts = std::path::PathBuf::from(format!("/dev/pts/{n}"));
+        let console = std::path::Path::new("/dev/console");
+        if std::fs::symlink_metadata(console).is_err() {
+            std::fs::File::create(console).map_err(|source| Error::Io {
+                op: "creating",
+                path: console.into(),
+                source,
+            })?;
+        }
+        crate::mount::mount(
+            Some(&pts),
+            console,
+            None,
+            nix::mount::MsFlags::MS_BIND,
+            None,
+            console,
+        )?;
+    }
     if let Some(b) = size {
         let clamp = |v: u64| u16::try_from(v).unwrap_or(u16::MAX);
         sys::set_winsize(slave.as_fd(), clamp(b.height()), clamp(b.width()))

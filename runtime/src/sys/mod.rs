@@ -371,3 +371,11 @@ pub(crate) fn stdio_fd(fd: RawFd) -> BorrowedFd<'static> {
     // closed one makes the calls on it fail with EBADF, nothing worse).
     unsafe { BorrowedFd::borrow_raw(fd) }
 }
+
+/// `ioctl(master, TIOCGPTN)`: the number of a pty's slave.
+pub(crate) fn pty_number(master: BorrowedFd<'_>) -> nix::Result<u32> {
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int we own.
+    Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
+    Ok(n)
+}
