@@ -274,7 +274,7 @@ impl Runtime {
             None
         };
 
-        let ns = validate::namespaces(&spec)?;
+        let mut ns = validate::namespaces(&spec)?;
         let self_exe = fs::metadata("/proc/self/exe")
             .map(|m| (m.dev(), m.ino()))
             .map_err(|source| Error::Io {
@@ -313,12 +313,6 @@ impl Runtime {
 
         // Joins that must happen before the clone (they only affect
         // children): pid and time.
-        for (flag, fd) in &ns.pre_clone_joins {
-            sys::setns(fd.as_fd(), flag.bits()).map_err(|source| Error::Sys {
-                call: format!("setns {flag:?}"),
-                source,
-            })?;
-        }
         // Non-dumpable from birth: the init inherits it, so /proc/<init>/exe
         // (the runtime binary) is never reachable, not even for the few
         // instructions before it could set it itself (CVE-2019-5736).
@@ -340,7 +334,7 @@ impl Runtime {
             chan: child_chan,
             fifo,
             console,
-            joins: ns.post_clone_joins,
+            joins: std::mem::take(&mut ns.post_clone_joins),
             in_userns,
             new_cgroupns: ns.new_cgroupns,
             no_pivot: opts.no_pivot,
@@ -353,8 +347,8 @@ impl Runtime {
             call: format!("clone {:?}", ns.clone_flags),
             source,
         };
-        let pid = match &ns.user_join {
-            None => match sys::clone_process(ns.clone_flags.bits()).map_err(clone_err)? {
+        let pid = match ns.needs_intermediate() {
+            false => match sys::clone_process(ns.clone_flags.bits()).map_err(clone_err)? {
                 sys::Forked::Child => {
                     drop(parent_chan);
                     init::run(init_args)
@@ -366,7 +360,7 @@ impl Runtime {
                     pid
                 }
             },
-            Some(userns) => spawn_in_userns(userns, ns.clone_flags, &parent_chan, init_args)?,
+            true => spawn_via_intermediate(&ns, &spec, &parent_chan, init_args)?,
         };
         guard.pid = Some(pid);
         state.pid = pid;
@@ -445,16 +439,19 @@ impl Runtime {
     }
 }
 
-/// Spawns the init through an intermediate child that first joins an
-/// existing user namespace, so the namespaces the clone creates are owned
-/// by it. The init becomes the caller's child (CLONE_PARENT); its pid comes
-/// back over the channel.
-fn spawn_in_userns(
-    userns: &fs::File,
-    flags: CloneFlags,
+/// Spawns the init through an intermediate child that first joins the
+/// pid/time namespaces given by path, unshares a new time namespace and
+/// joins an existing user namespace, so the namespaces the clone creates
+/// are owned by the right user namespace and none of this sticks to the
+/// caller. The init becomes the caller's child (CLONE_PARENT); its pid
+/// comes back over the channel.
+fn spawn_via_intermediate(
+    ns: &validate::NsPlan,
+    spec: &Spec,
     parent_chan: &Channel,
     args: init::InitArgs<'_>,
 ) -> Result<i32> {
+    let flags = ns.clone_flags;
     // SAFETY: the runtime is single-threaded (documented requirement of
     // `create`), so the child may run arbitrary code.
     match unsafe { nix::unistd::fork() }.map_err(|source| Error::Sys {
@@ -462,13 +459,25 @@ fn spawn_in_userns(
         source,
     })? {
         nix::unistd::ForkResult::Child => {
-            let joined = sys::setns(userns.as_fd(), libc::CLONE_NEWUSER)
-                .map_err(|e| format!("setns(CLONE_NEWUSER) to the configured user namespace: {e}"))
-                .and_then(|()| {
-                    sys::clone_process(flags.bits() | libc::CLONE_PARENT)
-                        .map_err(|e| format!("clone {flags:?} in the joined user namespace: {e}"))
-                });
-            match joined {
+            let prepared = (|| -> std::result::Result<sys::Forked, String> {
+                for (flag, fd) in &ns.pre_clone_joins {
+                    sys::setns(fd.as_fd(), flag.bits())
+                        .map_err(|e| format!("setns {flag:?} to the configured namespace: {e}"))?;
+                }
+                if ns.new_time {
+                    nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+                        .map_err(|e| format!("unshare(CLONE_NEWTIME): {e}"))?;
+                    validate::write_time_offsets(spec).map_err(|e| e.to_string())?;
+                }
+                if let Some(userns) = &ns.user_join {
+                    sys::setns(userns.as_fd(), libc::CLONE_NEWUSER).map_err(|e| {
+                        format!("setns(CLONE_NEWUSER) to the configured user namespace: {e}")
+                    })?;
+                }
+                sys::clone_process(flags.bits() | libc::CLONE_PARENT)
+                    .map_err(|e| format!("clone {flags:?}: {e}"))
+            })();
+            match prepared {
                 Ok(sys::Forked::Child) => init::run(args),
                 Ok(sys::Forked::Parent(pid)) => {
                     let _ = args.chan.send(&Msg::Pid(pid), None);

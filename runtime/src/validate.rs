@@ -146,6 +146,18 @@ pub(crate) struct NsPlan {
     /// An existing user namespace: joined by an intermediate child before
     /// the clone, so the new namespaces belong to it.
     pub user_join: Option<File>,
+    /// A new time namespace (unshared by the intermediate child).
+    pub new_time: bool,
+}
+
+impl NsPlan {
+    /// Whether the clone needs an intermediate child: pid/time joins, a
+    /// new time namespace and a user namespace join change the caller's
+    /// namespaces for children, which must not stick to the caller (an
+    /// embedder creating a second container would land in the first one's).
+    pub(crate) fn needs_intermediate(&self) -> bool {
+        self.user_join.is_some() || self.new_time || !self.pre_clone_joins.is_empty()
+    }
 }
 
 fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
@@ -169,6 +181,7 @@ pub(crate) fn namespaces(spec: &Spec) -> Result<NsPlan> {
         pre_clone_joins: vec![],
         post_clone_joins: vec![],
         user_join: None,
+        new_time: false,
     };
     let nss = spec
         .linux()
@@ -181,16 +194,10 @@ pub(crate) fn namespaces(spec: &Spec) -> Result<NsPlan> {
         match ns.path() {
             None => match t {
                 LinuxNamespaceType::Cgroup => plan.new_cgroupns = true,
-                LinuxNamespaceType::Time => {
-                    // CLONE_NEWTIME shares bits with the exit signal of
-                    // clone(2): unshare it in the runtime so the init is
-                    // born into it.
-                    nix::sched::unshare(flag).map_err(|source| Error::Sys {
-                        call: "unshare(CLONE_NEWTIME)".into(),
-                        source,
-                    })?;
-                    write_time_offsets(spec)?;
-                }
+                // CLONE_NEWTIME shares bits with the exit signal of
+                // clone(2): an intermediate child unshares it so the init is
+                // born into it.
+                LinuxNamespaceType::Time => plan.new_time = true,
                 _ => plan.clone_flags |= flag,
             },
             Some(p) => {
@@ -212,7 +219,8 @@ pub(crate) fn namespaces(spec: &Spec) -> Result<NsPlan> {
     Ok(plan)
 }
 
-fn write_time_offsets(spec: &Spec) -> Result<()> {
+/// Writes `linux.timeOffsets` for a freshly unshared time namespace.
+pub(crate) fn write_time_offsets(spec: &Spec) -> Result<()> {
     let Some(offs) = spec
         .linux()
         .as_ref()
