@@ -134,6 +134,7 @@ pub fn proxy(master: OwnedFd, pid: i32, set: &SigSet) -> Result<i32> {
     copy_winsize(stdin.as_fd(), master.as_fd());
     let target = Pid::from_raw(pid);
     let mut stdin_open = true;
+    let mut master_open = true;
     let mut buf = [0u8; 8192];
     let mut exit: Option<i32> = None;
     loop {
@@ -145,13 +146,18 @@ pub fn proxy(master: OwnedFd, pid: i32, set: &SigSet) -> Result<i32> {
                 _ => None,
             };
         }
-        let mut fds = vec![
-            PollFd::new(master.as_fd(), PollFlags::POLLIN),
-            PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
-        ];
-        if stdin_open && exit.is_none() {
+        // A master whose slaves all closed reports HUP forever: stop
+        // polling it, but keep forwarding signals until the process exits.
+        // (HUP cannot be masked, so a closed master leaves the set.)
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        let mi = master_open.then(|| {
+            fds.push(PollFd::new(master.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let ii = (stdin_open && exit.is_none()).then(|| {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
         // Once the process is gone, drain what is left and stop.
         let timeout = if exit.is_some() {
             PollTimeout::ZERO
@@ -164,12 +170,12 @@ pub fn proxy(master: OwnedFd, pid: i32, set: &SigSet) -> Result<i32> {
             Ok(0) => return Ok(exit.unwrap_or(0)),
             Ok(_) => {}
         }
-        let rev = |i: usize| {
-            fds.get(i)
+        let rev = |i: Option<usize>| {
+            i.and_then(|i| fds.get(i))
                 .and_then(|f| f.revents())
                 .unwrap_or(PollFlags::empty())
         };
-        let (m, s, i) = (rev(0), rev(1), rev(2));
+        let (s, m, i) = (rev(Some(0)), rev(mi), rev(ii));
         if m.intersects(PollFlags::POLLIN) {
             match nix::unistd::read(&master, &mut buf) {
                 Ok(n) if n > 0 => {
@@ -182,12 +188,11 @@ pub fn proxy(master: OwnedFd, pid: i32, set: &SigSet) -> Result<i32> {
                 }
             }
         } else if m.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
-            // Every slave fd closed: wait for the exit status.
+            // Every slave fd closed; the process may still run.
             if let Some(c) = exit {
                 return Ok(c);
             }
-            let code = rbox_runtime::wait_exit_code(pid)?;
-            return Ok(code);
+            master_open = false;
         }
         if s.intersects(PollFlags::POLLIN) {
             while let Ok(Some(info)) = sfd.read_signal() {

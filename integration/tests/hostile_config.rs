@@ -261,3 +261,29 @@ fn mounts_cannot_land_in_proc_and_labels_fail_closed() {
         );
     }
 }
+
+#[test]
+fn sysctl_in_the_hosts_network_namespace_is_refused() {
+    if !privileged("sysctl_in_the_hosts_network_namespace_is_refused") {
+        return;
+    }
+    let mut b = Bundle::new(&["true"]);
+    let nss: Vec<Value> = b.spec["linux"]["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["type"] != "network")
+        .cloned()
+        .chain([json!({"type": "network", "path": "/proc/self/ns/net"})])
+        .collect();
+    b.spec["linux"]["namespaces"] = json!(nss);
+    b.spec["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+    let before = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let o = b.run();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is the host's"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        before
+    );
+}

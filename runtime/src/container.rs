@@ -338,6 +338,7 @@ impl Runtime {
             in_userns,
             new_cgroupns: ns.new_cgroupns,
             no_pivot: opts.no_pivot,
+            session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{id}")),
             preserve_fds: opts.preserve_fds,
             self_exe,
             state_json: child_state_json,

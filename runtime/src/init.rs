@@ -32,6 +32,8 @@ pub(crate) struct InitArgs<'a> {
     pub in_userns: bool,
     pub new_cgroupns: bool,
     pub no_pivot: bool,
+    /// Join a fresh session keyring `_ses.<id>` (unless --no-new-keyring).
+    pub session_keyring: Option<String>,
     pub preserve_fds: u32,
     pub self_exe: (u64, u64),
     /// The container's state (status creating, no pid yet), completed
@@ -126,6 +128,14 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
             .map_err(sys_err("unshare(CLONE_NEWCGROUP)"))?;
     }
     nix::unistd::setsid().map_err(sys_err("setsid"))?;
+    if let Some(name) = &a.session_keyring {
+        // The container must not share the caller's session keyring (and
+        // the secrets in it). Kernels without keyrings are fine (runc).
+        match sys::join_session_keyring(name) {
+            Ok(()) | Err(nix::errno::Errno::ENOSYS) | Err(nix::errno::Errno::EACCES) => {}
+            Err(e) => return Err(sys_err(format!("joining session keyring {name}"))(e)),
+        }
+    }
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(sys_err(format!("sethostname {h:?}")))?;
     }

@@ -234,9 +234,8 @@ pub(crate) fn apply_user(p: &Process, setgroups_allowed: bool) -> Result<()> {
         u.uid()
     )))?;
     sys::set_keep_caps(false).map_err(sys_err("prctl(PR_SET_KEEPCAPS)".into()))?;
-    if let Some(m) = u.umask() {
-        sys::set_umask(m);
-    }
+    // Not the caller's umask: 022 unless the spec says otherwise (runc).
+    sys::set_umask(u.umask().unwrap_or(0o022));
     Ok(())
 }
 

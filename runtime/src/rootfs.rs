@@ -195,6 +195,15 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
                 None,
                 dest,
             )?;
+            // The host's submounts of /sys too, not just the top.
+            mount::set_recursive_attrs(
+                top.as_fd(),
+                libc::MOUNT_ATTR_RDONLY
+                    | libc::MOUNT_ATTR_NOSUID
+                    | libc::MOUNT_ATTR_NODEV
+                    | libc::MOUNT_ATTR_NOEXEC,
+                dest,
+            )?;
         }
         other => other?,
     }

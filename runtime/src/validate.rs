@@ -121,7 +121,22 @@ pub fn validate(spec: &Spec) -> Result<()> {
                         "linux.sysctl {k:?} is not namespaced: setting it would change the host"
                     )));
                 }
-                _ => {}
+                Some(t) => {
+                    // A joined namespace that is the caller's own is the
+                    // host's: refuse like runc.
+                    let joined = nss
+                        .iter()
+                        .find(|n| n.typ() == t)
+                        .and_then(|n| n.path().clone());
+                    if let Some(p) = joined
+                        && same_file(&p, &format!("/proc/self/ns/{}", ns_file(t)))
+                    {
+                        return Err(invalid(format!(
+                            "linux.sysctl {k:?}: the {t:?} namespace {} is the host's",
+                            p.display()
+                        )));
+                    }
+                }
             }
         }
     }
@@ -131,6 +146,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn ns_file(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        _ => "",
+    }
+}
+
+fn same_file(a: &Path, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x.dev(), x.ino()) == (y.dev(), y.ino()),
+        _ => false,
+    }
 }
 
 /// How the namespaces of the spec are made or joined.

@@ -379,3 +379,19 @@ pub(crate) fn pty_number(master: BorrowedFd<'_>) -> nix::Result<u32> {
     Errno::result(unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut n) })?;
     Ok(n)
 }
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: a new session keyring,
+/// readable and writable by its possessor only.
+pub(crate) fn join_session_keyring(name: &str) -> nix::Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_int = 1;
+    const KEYCTL_SETPERM: libc::c_int = 5;
+    let c = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: keyctl with a NUL-terminated name that outlives the call.
+    let id = Errno::result(unsafe {
+        libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, c.as_ptr())
+    })?;
+    // Possessor: all; user: view, read, search, link.
+    // SAFETY: keyctl with integer arguments.
+    Errno::result(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, id, 0x3f1b_0000_u32) })
+        .map(drop)
+}
