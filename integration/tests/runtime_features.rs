@@ -458,3 +458,17 @@ fn tmpcopyup_fills_the_tmpfs() {
     assert!(l[2].starts_with("-rw-r--r--"), "mode kept: {out}");
     assert_eq!(l[3], "ro", "{out}");
 }
+
+#[test]
+fn hook_timeout_covers_a_large_state_on_stdin() {
+    guard!("hook_timeout_covers_a_large_state_on_stdin");
+    let mut b = Bundle::new(&["true"]);
+    // 256 KiB of annotations: more than a pipe holds.
+    b.spec["annotations"] = json!({"big": "x".repeat(256 * 1024)});
+    b.spec["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    let o = b.run();
+    // Fails (hangs, then the harness times out) if the write blocked and
+    // the timeout never fired.
+    assert!(stderr(&o).contains("timed out after 1 s"), "{}", stderr(&o));
+}

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use oci_spec::runtime::Hook;
 
@@ -105,12 +105,27 @@ fn run_hook(kind: HookKind, h: &Hook, state_json: &[u8], cwd: Option<&Path>) -> 
     let mut child = cmd
         .spawn()
         .map_err(|e| fail(format!("cannot start: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
+    let deadline = h
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + Duration::from_secs(t as u64)));
+    if let Some(stdin) = child.stdin.take() {
+        // The state goes in under the same deadline: a hook that never
+        // reads a large state must not block the runtime past its timeout.
         // A hook that ignores stdin may close it early: EPIPE is fine.
-        let _ = stdin.write_all(state_json);
+        let fed = feed_stdin(stdin, state_json, child.id() as i32, deadline.map(|d| d.1));
+        if !fed {
+            let _ = child.kill();
+            let _ = child.wait();
+            let t = deadline.map(|d| d.0).unwrap_or_default();
+            return Err(fail(format!("timed out after {t} s")));
+        }
     }
-    if let Some(t) = h.timeout().filter(|t| *t > 0)
-        && !crate::wait::wait_exit_timeout(child.id() as i32, Duration::from_secs(t as u64))
+    if let Some((t, at)) = deadline
+        && !crate::wait::wait_exit_timeout(
+            child.id() as i32,
+            at.saturating_duration_since(Instant::now()),
+        )
     {
         let _ = child.kill();
         let _ = child.wait();
@@ -136,4 +151,68 @@ fn last_output(f: &mut std::fs::File) -> String {
     let mut buf = Vec::new();
     let _ = f.read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).trim().to_string()
+}
+
+/// Writes `data` to a hook's stdin; with a deadline, non-blocking and
+/// polled together with the hook's exit. Returns false on timeout.
+fn feed_stdin(
+    mut stdin: std::process::ChildStdin,
+    data: &[u8],
+    pid: i32,
+    deadline: Option<Instant>,
+) -> bool {
+    let Some(deadline) = deadline else {
+        let _ = stdin.write_all(data);
+        return true;
+    };
+    use std::os::fd::AsFd;
+    let flags = nix::fcntl::fcntl(&stdin, nix::fcntl::FcntlArg::F_GETFL).unwrap_or(0);
+    let _ = nix::fcntl::fcntl(
+        &stdin,
+        nix::fcntl::FcntlArg::F_SETFL(
+            nix::fcntl::OFlag::from_bits_truncate(flags) | nix::fcntl::OFlag::O_NONBLOCK,
+        ),
+    );
+    let mut rest = data;
+    while !rest.is_empty() {
+        match std::io::Write::write(&mut stdin, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return false;
+                }
+                let Ok(pidfd) = crate::sys::pidfd_open(pid) else {
+                    return true;
+                };
+                use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+                let ms = left.as_millis().min(i32::MAX as u128) as i32;
+                let mut fds = [
+                    PollFd::new(stdin.as_fd(), PollFlags::POLLOUT),
+                    PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                ];
+                match poll(
+                    &mut fds,
+                    PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+                ) {
+                    Ok(0) => return false,
+                    Ok(_) => {
+                        if fds[1]
+                            .revents()
+                            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+                        {
+                            // The hook exited without reading it all.
+                            return true;
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => return true,
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // EPIPE and the like: the hook closed its stdin.
+            Err(_) => return true,
+        }
+    }
+    true
 }
