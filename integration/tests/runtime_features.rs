@@ -472,3 +472,21 @@ fn hook_timeout_covers_a_large_state_on_stdin() {
     // the timeout never fired.
     assert!(stderr(&o).contains("timed out after 1 s"), "{}", stderr(&o));
 }
+
+#[test]
+fn failed_create_still_runs_poststop() {
+    guard!("failed_create_still_runs_poststop");
+    let mut b = Bundle::new(&["/no/such/binary"]);
+    let marker = b.tmp.join("poststop-ran");
+    b.spec["hooks"] = json!({
+        "createRuntime": [{"path": "/bin/true"}],
+        "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("touch {}", marker.display())]}]
+    });
+    let o = b.run();
+    assert!(!o.status.success());
+    assert!(
+        marker.exists(),
+        "poststop did not run after a failed create: {}",
+        stderr(&o)
+    );
+}

@@ -203,6 +203,7 @@ impl Runtime {
             dir: dir.clone(),
             cgroup: None,
             pid: None,
+            poststop: None,
         };
         let cgroups_path = spec
             .linux()
@@ -394,6 +395,10 @@ impl Runtime {
             match msg {
                 Some((Msg::RunCreateHooks, _)) => {
                     let json = state.spec_state_json(Status::Creating);
+                    if let Some(ps) = hooks.poststop().clone().filter(|p| !p.is_empty()) {
+                        guard.poststop =
+                            Some((ps, state.spec_state_json(Status::Stopped), bundle.clone()));
+                    }
                     for (kind, h) in &create_hooks {
                         run_hooks(*kind, std::slice::from_ref(*h), &json, Some(&bundle))?;
                     }
@@ -511,6 +516,9 @@ struct CreateGuard {
     dir: PathBuf,
     cgroup: Option<Manager>,
     pid: Option<i32>,
+    /// Poststop hooks owed once createRuntime hooks ran (network set up by
+    /// a CNI hook is torn down by its poststop twin, as with runc).
+    poststop: Option<(Vec<oci_spec::runtime::Hook>, Vec<u8>, PathBuf)>,
 }
 
 impl CreateGuard {
@@ -518,6 +526,7 @@ impl CreateGuard {
         self.cgroup = None;
         self.pid = None;
         self.dir = PathBuf::new();
+        self.poststop = None;
     }
 }
 
@@ -535,6 +544,9 @@ impl Drop for CreateGuard {
         }
         if !self.dir.as_os_str().is_empty() {
             let _ = fs::remove_dir_all(&self.dir);
+        }
+        if let Some((hooks, state, bundle)) = self.poststop.take() {
+            crate::hook::run_hooks_warn(HookKind::Poststop, &hooks, &state, Some(&bundle));
         }
     }
 }
