@@ -313,6 +313,36 @@ pub fn mount(
     })
 }
 
+/// Recursively binds `src` onto the resolved `target`, then remounts the
+/// new mount (reached again through the root, since `target` is now
+/// covered) with `flags`. Returns the fd of the new mount.
+pub fn rbind_remount(
+    root: BorrowedFd<'_>,
+    src: &Path,
+    target: BorrowedFd<'_>,
+    dest: &Path,
+    flags: MsFlags,
+) -> Result<OwnedFd> {
+    mount(
+        Some(src),
+        &fd_path(target),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+        dest,
+    )?;
+    let top = open_in_root(root, dest, TargetKind::Dir)?;
+    mount(
+        None,
+        &fd_path(top.as_fd()),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+        None,
+        dest,
+    )?;
+    Ok(top)
+}
+
 /// Applies mount_setattr(AT_RECURSIVE) attributes to a mounted subtree.
 pub fn set_recursive_attrs(fd: BorrowedFd<'_>, attrs: u64, what: &Path) -> Result<()> {
     if attrs == 0 {

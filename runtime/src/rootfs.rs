@@ -173,27 +173,12 @@ fn mount_entry(ctx: &RootfsContext<'_>, root: BorrowedFd<'_>, m: &Mount) -> Resu
         }) if typ == "sysfs" => {
             // sysfs cannot be mounted without owning the network namespace:
             // give the host's /sys read-only instead, as runc does.
-            mount::mount(
-                Some(Path::new("/sys")),
-                &fd_path(target.as_fd()),
-                None,
-                MsFlags::MS_BIND | MsFlags::MS_REC,
-                None,
+            let top = mount::rbind_remount(
+                root,
+                Path::new("/sys"),
+                target.as_fd(),
                 dest,
-            )?;
-            let top = open_in_root(root, dest, TargetKind::Dir)?;
-            mount::mount(
-                None,
-                &fd_path(top.as_fd()),
-                None,
-                MsFlags::MS_BIND
-                    | MsFlags::MS_REMOUNT
-                    | MsFlags::MS_RDONLY
-                    | MsFlags::MS_NOSUID
-                    | MsFlags::MS_NODEV
-                    | MsFlags::MS_NOEXEC,
-                None,
-                dest,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             )?;
             // The host's submounts of /sys too, not just the top.
             mount::set_recursive_attrs(

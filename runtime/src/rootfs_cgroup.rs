@@ -177,23 +177,7 @@ fn mount_one(
     }
     let own = own_path(proc_cgroup, h).unwrap_or_else(|| "/".into());
     let src = h.mount_point.join(own.trim_start_matches('/'));
-    mount::mount(
-        Some(&src),
-        &fd_path(target.as_fd()),
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-        dest,
-    )?;
-    let top = open_in_root(root, dest, TargetKind::Dir)?;
-    mount::mount(
-        None,
-        &fd_path(top.as_fd()),
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags | ro_flag,
-        None,
-        dest,
-    )
+    mount::rbind_remount(root, &src, target.as_fd(), dest, flags | ro_flag).map(drop)
 }
 
 #[cfg(test)]
