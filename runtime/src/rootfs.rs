@@ -6,7 +6,7 @@
 //! resolved through [`crate::mount::open_in_root`].
 
 use std::fs::File;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
@@ -623,8 +623,25 @@ fn mask_path(p: &Path) -> Result<()> {
     } else if meta.file_type().is_symlink() {
         Ok(())
     } else {
+        // Bind exactly the null device: a /dev/null the image replaced
+        // (say, with a link to a host file) would unmask instead of mask.
+        let null: OwnedFd = nix::fcntl::open(
+            "/dev/null",
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(sys_err("opening /dev/null to mask paths".into()))?;
+        let st = nix::sys::stat::fstat(&null).map_err(sys_err("stat /dev/null".into()))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFCHR || st.st_rdev != nix::sys::stat::makedev(1, 3)
+        {
+            return Err(Error::InvalidConfig(
+                "/dev/null in the container is not the null device (1:3): cannot mask paths".into(),
+            ));
+        }
         mount::mount(
-            Some(Path::new("/dev/null")),
+            Some(&fd_path(null.as_fd())),
             p,
             None,
             MsFlags::MS_BIND,
