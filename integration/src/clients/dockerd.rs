@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use rbox_test_support::{CgroupGuard, TempRoot, unique_id};
 
-use super::{
-    COMMAND_TIMEOUT, Daemon, busybox_rootfs_tar, output_in, reap_marked, runc_link, wait_until,
-};
+use super::{COMMAND_TIMEOUT, Daemon, output_in, reap_marked, runc_link, wait_until};
 
 /// The busybox image imported into every dockerd.
 pub const DOCKER_IMAGE: &str = "localhost/rbox-busybox:latest";
@@ -124,21 +122,9 @@ impl Dockerd {
     /// Imports the busybox fixture as [`DOCKER_IMAGE`] (`docker import`
     /// of a tar of the rootfs).
     pub fn import_busybox(&self) -> io::Result<&'static str> {
-        let tar = self.tmp.join("scratch/rootfs.tar");
-        busybox_rootfs_tar(&tar)?;
-        let o = self.run(&[
-            "import",
-            tar.to_str().expect("utf-8 temp path"),
-            DOCKER_IMAGE,
-        ]);
-        std::fs::remove_file(&tar)?;
-        if !o.status.success() {
-            return Err(io::Error::other(format!(
-                "docker import failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            )));
-        }
-        Ok(DOCKER_IMAGE)
+        super::image::import_busybox_with("docker", &self.tmp.join("scratch"), DOCKER_IMAGE, |a| {
+            self.run(a)
+        })
     }
 }
 

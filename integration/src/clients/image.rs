@@ -80,3 +80,24 @@ fn run(cmd: &mut Command) -> io::Result<String> {
     }
     Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
+
+/// Imports the busybox fixture into a client that takes `import TAR NAME`
+/// (podman, docker): `run` runs one client command. Returns `image`.
+pub fn import_busybox_with(
+    client: &str,
+    scratch: &Path,
+    image: &'static str,
+    run: impl Fn(&[&str]) -> std::process::Output,
+) -> io::Result<&'static str> {
+    let tar = scratch.join("rootfs.tar");
+    busybox_rootfs_tar(&tar)?;
+    let o = run(&["import", tar.to_str().expect("utf-8 temp path"), image]);
+    std::fs::remove_file(&tar)?;
+    if !o.status.success() {
+        return Err(io::Error::other(format!(
+            "{client} import failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        )));
+    }
+    Ok(image)
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rbox_test_support::{CgroupGuard, TempRoot, unique_id};
 
-use super::{COMMAND_TIMEOUT, busybox_rootfs_tar, output_in, reap_marked, runc_link};
+use super::{COMMAND_TIMEOUT, output_in, reap_marked, runc_link};
 
 /// The busybox image every podman test imports.
 pub const PODMAN_IMAGE: &str = "localhost/rbox-busybox:latest";
@@ -122,21 +122,9 @@ impl Podman {
     /// Imports the busybox fixture as [`PODMAN_IMAGE`] (`podman import`
     /// from a tar stream); returns the image name.
     pub fn import_busybox(&self) -> io::Result<&'static str> {
-        let tar = self.tmp.join("scratch/rootfs.tar");
-        busybox_rootfs_tar(&tar)?;
-        let o = self.run(&[
-            "import",
-            tar.to_str().expect("utf-8 temp path"),
-            PODMAN_IMAGE,
-        ]);
-        std::fs::remove_file(&tar)?;
-        if !o.status.success() {
-            return Err(io::Error::other(format!(
-                "podman import failed: {}",
-                String::from_utf8_lossy(&o.stderr)
-            )));
-        }
-        Ok(PODMAN_IMAGE)
+        super::image::import_busybox_with("podman", &self.tmp.join("scratch"), PODMAN_IMAGE, |a| {
+            self.run(a)
+        })
     }
 }
 
