@@ -3,6 +3,7 @@
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod manifest;
 pub mod reference;
 pub mod store;
 mod sys;

@@ -1,3 +1,4 @@
+mod images;
 mod process;
 
 use std::collections::BTreeSet;
