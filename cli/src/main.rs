@@ -3,6 +3,7 @@
 //! invoked under the name `rbox-runc`.
 
 mod commands;
+mod engine_cli;
 mod log;
 mod runtime_cli;
 mod trace;
@@ -23,8 +24,10 @@ fn main() -> ExitCode {
         // Called by podman/containerd/dockerd as their OCI runtime.
         runtime_cli::RuntimeCli::parse_from(args)
     } else {
-        match Cli::parse_from(args).command {
+        let cli = Cli::parse_from(args);
+        match cli.command {
             Command::Runtime(rt) => rt,
+            Command::Engine(cmd) => return engine_cli::main(&cli.global, cmd),
         }
     };
     if matches!(rt.command, runtime_cli::RuntimeCommand::Exec(_)) {
@@ -46,12 +49,19 @@ fn main() -> ExitCode {
     about = "rbox: build, pull, push and run OCI containers without a daemon"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: engine_cli::Global,
     #[command(subcommand)]
     command: Command,
 }
 
+// Parsed once per process: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     /// The runc-compatible OCI runtime interface (also installed as `rbox-runc`).
     Runtime(runtime_cli::RuntimeCli),
+    /// Docker-style container commands.
+    #[command(flatten)]
+    Engine(engine_cli::EngineCommand),
 }

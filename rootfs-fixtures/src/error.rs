@@ -91,6 +91,9 @@ pub enum FixtureError {
         #[source]
         source: serde_json::Error,
     },
+    /// The image store refused the fixture image.
+    #[error("writing the busybox image: {0}")]
+    Image(String),
 }
 
 impl FixtureError {

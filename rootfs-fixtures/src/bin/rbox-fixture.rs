@@ -6,7 +6,8 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: rbox-fixture busybox-bundle DIR [-- ARGS...]   write DIR/rootfs and DIR/config.json, print the config path
        rbox-fixture busybox-rootfs DIR                build a busybox rootfs at DIR, print DIR
-       rbox-fixture cached-rootfs                     print the shared cached rootfs path";
+       rbox-fixture cached-rootfs                     print the shared cached rootfs path
+       rbox-fixture busybox-image DATA_ROOT NAME      store the busybox image in DATA_ROOT tagged NAME";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,10 @@ fn main() -> ExitCode {
             rbox_fixtures::busybox_rootfs(Path::new(dir)).map(|()| dir.into())
         }
         ["cached-rootfs"] => rbox_fixtures::cached_busybox_rootfs(),
+        ["busybox-image", root, name] => rbox_image::Store::open(*root)
+            .map_err(|e| rbox_fixtures::FixtureError::Image(e.to_string()))
+            .and_then(|store| rbox_fixtures::busybox_image(&store, name))
+            .map(|d| d.digest.to_string().into()),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -1,0 +1,112 @@
+//! `rbox inspect` for containers: docker's JSON shape (the fields
+//! scripts read: Id, Created, Path, Args, State, Image, Name,
+//! RestartCount, HostConfig, Config, Mounts, NetworkSettings).
+
+use serde_json::{Value, json};
+
+use crate::options::{RestartPolicy, parse_bytes};
+use crate::record::{Record, Status};
+
+/// The docker-shaped inspect object of a record.
+pub fn inspect(r: &Record) -> Value {
+    let o = &r.options;
+    let st = &r.state;
+    let policy = RestartPolicy::parse(o.restart.as_deref().unwrap_or("no")).unwrap_or_default();
+    let max_retry = match policy {
+        RestartPolicy::OnFailure { max } => max,
+        _ => 0,
+    };
+    let bytes = |v: &Option<String>, flag| {
+        v.as_deref()
+            .and_then(|s| parse_bytes(flag, s).ok())
+            .unwrap_or(0)
+    };
+    let zero_time = "0001-01-01T00:00:00Z";
+    let or_zero = |s: &str| {
+        if s.is_empty() {
+            zero_time.to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    json!({
+        "Id": r.id,
+        "Created": r.created,
+        "Path": r.command.first().cloned().unwrap_or_default(),
+        "Args": r.command.iter().skip(1).collect::<Vec<_>>(),
+        "State": {
+            "Status": st.status.to_string(),
+            "Running": st.status == Status::Running,
+            "Paused": false,
+            "Restarting": st.status == Status::Restarting,
+            "OOMKilled": st.oom_killed,
+            "Dead": st.status == Status::Dead,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": st.error,
+            "StartedAt": or_zero(&st.started_at),
+            "FinishedAt": or_zero(&st.finished_at),
+        },
+        "Image": r.image_id,
+        "ResolvConfPath": r.rootfs.parent().map(|d| d.join("etc/resolv.conf")),
+        "HostnamePath": r.rootfs.parent().map(|d| d.join("etc/hostname")),
+        "HostsPath": r.rootfs.parent().map(|d| d.join("etc/hosts")),
+        "LogPath": r.log_path,
+        "Name": format!("/{}", r.name),
+        "RestartCount": r.restart_count,
+        "Driver": if r.overlay { "overlay2" } else { "vfs" },
+        "HostConfig": {
+            "Binds": o.volumes,
+            "NetworkMode": o.network.clone().unwrap_or_else(|| "bridge".into()),
+            "PortBindings": {},
+            "RestartPolicy": {"Name": policy.name(), "MaximumRetryCount": max_retry},
+            "AutoRemove": o.rm,
+            "CapAdd": o.cap_add,
+            "CapDrop": o.cap_drop,
+            "Dns": o.dns,
+            "ExtraHosts": o.add_host,
+            "GroupAdd": o.group_add,
+            "OomScoreAdj": o.oom_score_adj.unwrap_or(0),
+            "Privileged": o.privileged,
+            "ReadonlyRootfs": o.read_only,
+            "SecurityOpt": o.security_opt,
+            "Tmpfs": o.tmpfs,
+            "ShmSize": o.shm_size.as_deref().and_then(|s| parse_bytes("--shm-size", s).ok()).unwrap_or(64 << 20),
+            "CgroupParent": o.cgroup_parent.clone().unwrap_or_default(),
+            "Memory": bytes(&o.memory, "--memory"),
+            "MemoryReservation": bytes(&o.memory_reservation, "--memory-reservation"),
+            "MemorySwap": o.memory_swap.as_deref().map(|s| if s == "-1" { -1 } else { parse_bytes("--memory-swap", s).unwrap_or(0) }).unwrap_or(0),
+            "NanoCpus": o.cpus.as_deref().and_then(|c| c.parse::<f64>().ok()).map(|c| (c * 1e9) as i64).unwrap_or(0),
+            "CpuShares": o.cpu_shares.unwrap_or(0),
+            "CpusetCpus": o.cpuset_cpus.clone().unwrap_or_default(),
+            "PidsLimit": o.pids_limit,
+            "Devices": o.devices,
+            "Sysctls": o.sysctls,
+            "Ulimits": o.ulimits,
+            "Init": o.init,
+            "LogConfig": {"Type": "json-file", "Config": o.log_opts},
+        },
+        "Mounts": r.mounts,
+        "Config": {
+            "Hostname": r.hostname,
+            "User": o.user.clone().unwrap_or_default(),
+            "AttachStdin": o.interactive,
+            "AttachStdout": !o.detach,
+            "AttachStderr": !o.detach,
+            "Tty": o.tty,
+            "OpenStdin": o.interactive,
+            "Env": o.env,
+            "Cmd": if o.args.is_empty() { Value::Null } else { json!(o.args) },
+            "Image": r.image,
+            "WorkingDir": o.workdir.clone().unwrap_or_default(),
+            "Entrypoint": o.entrypoint.as_ref().map(|e| json!([e])).unwrap_or(Value::Null),
+            "Labels": r.labels,
+            "StopSignal": r.stop_signal,
+            "StopTimeout": o.stop_timeout,
+        },
+        "NetworkSettings": {
+            "IPAddress": r.ips.first().cloned().unwrap_or_default(),
+            "Ports": {},
+        },
+    })
+}
