@@ -11,6 +11,8 @@ packages=(
     runc crun
     # tools used by tests and the CLI (`rbox runtime ps` runs ps(1))
     procps iproute2 jq util-linux
+    # `rbox run --init` (docker-init is tini-static)
+    tini
     # cgroup v2 tests in a qemu VM
     qemu-system-x86 linux-image-amd64
     # real clients driving rbox as their OCI runtime

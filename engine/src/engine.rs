@@ -69,6 +69,11 @@ impl Engine {
             .ok_or_else(|| Error::NoSuchContainer(id.into()))?;
         let active = matches!(r.state.status, Status::Running | Status::Restarting);
         if active && !pid_alive(r.state.monitor_pid) {
+            // Nobody records the exit of, or logs, a container whose
+            // monitor was killed: stop it, so the record tells the truth.
+            if let Ok(c) = self.runtime_container(&r) {
+                let _ = c.delete(true);
+            }
             return self.containers.update(id, |r| {
                 if matches!(r.state.status, Status::Running | Status::Restarting)
                     && !pid_alive(r.state.monitor_pid)
@@ -493,9 +498,7 @@ impl Engine {
                 }
                 Ok(None) => {
                     // A create in progress holds the lock; a dead one not.
-                    let p = self.containers.dir(&id).join("lock");
-                    let busy = std::fs::File::open(&p).is_ok_and(|f| f.try_lock().is_err());
-                    if !busy {
+                    if !self.containers.busy(&id) {
                         let _ = rootfs::release(&self.containers.dir(&id).join("rootfs"));
                         let _ = netplan::detach(&self.data_root, &id);
                         let d = self.containers.dir(&id);

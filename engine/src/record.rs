@@ -165,6 +165,13 @@ impl Containers {
         Ok(Lock { _file: f })
     }
 
+    /// Whether a process holds the container's lock (a create or an
+    /// update in progress).
+    pub fn busy(&self, id: &str) -> bool {
+        let p = self.dir(id).join("lock");
+        fs::File::open(&p).is_ok_and(|f| f.try_lock().is_err())
+    }
+
     /// Loads a record; `None` when the container has none (gone, or a
     /// create that never finished).
     pub fn load(&self, id: &str) -> Result<Option<Record>> {
@@ -241,11 +248,12 @@ impl Containers {
                 .map_err(|e| Error::io("writing", &p, e)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let holder = fs::read_to_string(&p).unwrap_or_default();
-                // A name left by a create that died before its record:
-                // take it over.
+                // A name left by a create that died before its record
+                // (no record, and nobody holds its lock): take it over.
                 if !holder.is_empty()
+                    && holder != id
                     && !self.dir(&holder).join("config.json").exists()
-                    && !self.dir(&holder).exists()
+                    && !self.busy(&holder)
                 {
                     fs::write(&p, id).map_err(|e| Error::io("writing", &p, e))?;
                     return Ok(());

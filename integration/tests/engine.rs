@@ -65,9 +65,13 @@ impl Engine {
     /// Polls inspect until `f` holds (the monitor works asynchronously).
     fn until(&self, c: &str, f: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
         for _ in 0..600 {
-            let v = self.inspect(c);
-            if f(&v) {
-                return v;
+            // The record may not exist yet (a create in progress).
+            let o = self.rbox(&["inspect", c]);
+            if o.status.success() {
+                let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("inspect JSON");
+                if f(&v[0]) {
+                    return v[0].clone();
+                }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -505,4 +509,56 @@ fn exec_in_running_container() {
     let pruned = ok(&e.rbox(&["container", "prune", "-f"]));
     assert!(pruned.contains("Total reclaimed: 1"), "{pruned}");
     e.assert_clean("");
+}
+
+#[test]
+fn killed_monitor_and_client_leave_consistent_state() {
+    guard!("killed_monitor_and_client_leave_consistent_state");
+    let e = Engine::new();
+    // A foreground run whose client is killed: the container goes on.
+    let mut client = e
+        .command(&["run", "--name", "fg", "busybox", "sleep", "100"])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn rbox run");
+    let v = e.until("fg", |v| v["State"]["Running"] == true);
+    client.kill().expect("kill client");
+    client.wait().expect("reap client");
+    assert_eq!(e.inspect("fg")["State"]["Running"], true);
+    let pid = v["State"]["Pid"].as_i64().expect("pid") as i32;
+    // Its monitor killed: the record says exited, the process is gone.
+    let dir = e
+        .data
+        .join("containers")
+        .join(v["Id"].as_str().expect("id"));
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).expect("record"))
+            .expect("json");
+    let monitor = rec["state"]["monitorPid"].as_i64().expect("monitor pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kill monitor");
+    let v = e.until("fg", |v| v["State"]["Status"] == "exited");
+    assert!(
+        v["State"]["Error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("monitor"),
+        "{v}"
+    );
+    for _ in 0..200 {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_err(),
+        "the orphaned container process was stopped"
+    );
+    let id = v["Id"].as_str().expect("id").to_string();
+    ok(&e.rbox(&["rm", "fg"]));
+    e.assert_clean(&id);
 }

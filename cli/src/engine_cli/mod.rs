@@ -154,6 +154,7 @@ pub fn main(g: &Global, cmd: EngineCommand) -> ExitCode {
             )
         };
     }
+    crate::trace::install(&crate::log::Logger::default());
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let engine = Engine::new(&g.data_root, &g.root, exe);
     match dispatch(&engine, cmd) {
