@@ -70,36 +70,46 @@ fn mount_overlay(layers: &[PathBuf], dir: &Path, rootfs: &Path, layers_dir: &Pat
         std::fs::create_dir_all(&empty).map_err(|e| Error::io("creating", &empty, e))?;
         lowers.push(empty);
     }
-    let join = |v: &[String]| v.join(":");
-    let abs: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
-        join(&abs),
-        upper.display(),
-        work.display()
-    );
-    if data.len() <= MAX_OPTIONS {
-        return mount(rootfs, &data);
+    match overlay_data(&lowers, &upper, &work, layers_dir) {
+        (data, false) => mount(rootfs, &data),
+        (data, true) => {
+            let cwd = std::env::current_dir().map_err(|e| Error::io("reading cwd", ".", e))?;
+            std::env::set_current_dir(layers_dir).map_err(|e| Error::io("chdir", layers_dir, e))?;
+            let r = mount(rootfs, &data);
+            let _ = std::env::set_current_dir(&cwd);
+            r
+        }
     }
-    let rel: Vec<String> = lowers
+}
+
+/// The overlay mount data, and whether its lowerdirs are relative to
+/// `layers_dir` (the absolute form would not fit in a page).
+fn overlay_data(
+    lowers: &[PathBuf],
+    upper: &Path,
+    work: &Path,
+    layers_dir: &Path,
+) -> (String, bool) {
+    let data = |lowers: Vec<String>| {
+        format!(
+            "lowerdir={},upperdir={},workdir={},index=off",
+            lowers.join(":"),
+            upper.display(),
+            work.display()
+        )
+    };
+    let abs = data(lowers.iter().map(|p| p.display().to_string()).collect());
+    if abs.len() <= MAX_OPTIONS {
+        return (abs, false);
+    }
+    let rel = lowers
         .iter()
-        .map(|p| {
-            p.strip_prefix(layers_dir)
-                .map(|r| r.display().to_string())
-                .unwrap_or_else(|_| p.display().to_string())
+        .map(|p| match p.strip_prefix(layers_dir) {
+            Ok(r) => r.display().to_string(),
+            Err(_) => p.display().to_string(),
         })
         .collect();
-    let data = format!(
-        "lowerdir={},upperdir={},workdir={},index=off",
-        join(&rel),
-        upper.display(),
-        work.display()
-    );
-    let cwd = std::env::current_dir().map_err(|e| Error::io("reading cwd", ".", e))?;
-    std::env::set_current_dir(layers_dir).map_err(|e| Error::io("chdir", layers_dir, e))?;
-    let r = mount(rootfs, &data);
-    let _ = std::env::set_current_dir(&cwd);
-    r
+    (data(rel), true)
 }
 
 fn mount(target: &Path, data: &str) -> Result<()> {
@@ -134,4 +144,23 @@ pub fn release(rootfs: &Path) -> Result<()> {
         })?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_lowerdir_lists_go_relative() {
+        let layers = Path::new("/var/lib/rbox/layers");
+        let hex = "a".repeat(64);
+        let few: Vec<PathBuf> = (0..3).map(|i| layers.join(format!("{hex}{i}"))).collect();
+        let (d, rel) = overlay_data(&few, Path::new("/u"), Path::new("/w"), layers);
+        assert!(!rel && d.starts_with("lowerdir=/var/lib/rbox/layers/"));
+        let many: Vec<PathBuf> = (0..100).map(|i| layers.join(format!("{hex}{i}"))).collect();
+        let (d, rel) = overlay_data(&many, Path::new("/u"), Path::new("/w"), layers);
+        assert!(rel);
+        assert!(d.starts_with(&format!("lowerdir={hex}0:{hex}1:")), "{d}");
+        assert!(d.ends_with(",upperdir=/u,workdir=/w,index=off"));
+    }
 }

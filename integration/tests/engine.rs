@@ -562,3 +562,80 @@ fn killed_monitor_and_client_leave_consistent_state() {
     ok(&e.rbox(&["rm", "fg"]));
     e.assert_clean(&id);
 }
+
+#[test]
+fn tty_and_stdin() {
+    guard!("tty_and_stdin");
+    if !rbox_test_support::require(
+        "tty_and_stdin",
+        "needs script(1) from util-linux",
+        rbox_test_support::have_command("script"),
+    ) {
+        return;
+    }
+    let e = Engine::new();
+    // -i: our stdin reaches the container.
+    let mut c = e.command(&["run", "--rm", "-i", "busybox", "cat"]);
+    c.stdin(Stdio::piped()).stdout(Stdio::piped());
+    let mut child = c.spawn().expect("spawn");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), b"through stdin\n")
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(ok(&out), "through stdin\n");
+    // -t under a pseudo-terminal: a pty with the caller's size.
+    let cmd = format!(
+        "stty rows 31 cols 101; {} --data-root {} run --rm -t --cgroup-parent {} busybox sh -c 'tty; stty size; echo $TERM'",
+        rbox_bin().display(),
+        e.data.display(),
+        e.parent
+    );
+    let out = ok(&Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script"));
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    assert!(out.contains("31 101"), "{out:?}");
+    assert!(out.contains("xterm"), "{out:?}");
+    e.assert_clean("");
+}
+
+#[test]
+fn create_start_restart() {
+    guard!("create_start_restart");
+    let e = Engine::new();
+    let id = ok(&e.rbox(&[
+        "create",
+        "--name",
+        "later",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; sleep 100",
+    ]))
+    .trim()
+    .to_string();
+    assert_eq!(e.inspect("later")["State"]["Status"], "created");
+    let listed = ok(&e.rbox(&[
+        "ps",
+        "-a",
+        "--filter",
+        "status=created",
+        "--format",
+        "{{.ID}}",
+    ]));
+    assert_eq!(listed.trim(), &id[..12]);
+    ok(&e.rbox(&["start", "later"]));
+    assert_eq!(e.inspect("later")["State"]["Running"], true);
+    let first = e.inspect("later")["State"]["Pid"].clone();
+    ok(&e.rbox(&["restart", "-t", "1", "later"]));
+    let v = e.inspect("later");
+    assert_eq!(v["State"]["Running"], true);
+    assert_ne!(v["State"]["Pid"], first);
+    ok(&e.rbox(&["stop", "-s", "KILL", "later"]));
+    assert_eq!(e.inspect("later")["State"]["ExitCode"], 137);
+    let logs = ok(&e.rbox(&["logs", "later"]));
+    assert!(logs.matches("started").count() >= 2, "{logs}");
+    ok(&e.rbox(&["rm", &id[..10]]));
+    e.assert_clean(&id);
+}

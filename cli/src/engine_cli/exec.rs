@@ -74,7 +74,7 @@ pub fn run(engine: &Engine, a: ExecArgs) -> Result<u8> {
         env.push(e);
     }
     if let Some(u) = &a.user {
-        let eu = user::resolve_in_root(&rec.rootfs, u, &rec.options.group_add)?;
+        let eu = user::resolve_in_root(&rec.rootfs, u, &[])?;
         p.user_mut().set_uid(eu.uid);
         p.user_mut().set_gid(eu.gid);
         p.user_mut().set_additional_gids(Some(eu.additional_gids));

@@ -211,11 +211,8 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
             containers,
         } => each(&containers, |c| {
             let id = engine.resolve(c)?;
-            if let Some(s) = &signal {
-                let sig = rbox_engine::signal(s)?;
-                engine.containers().update(&id, |r| r.stop_signal = sig)?;
-            }
-            engine.stop(&id, time)?;
+            let sig = signal.as_deref().map(rbox_engine::signal).transpose()?;
+            engine.stop(&id, time, sig)?;
             println!("{c}");
             Ok(())
         }),
@@ -229,7 +226,7 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
         }
         C::Restart { time, containers } => each(&containers, |c| {
             let id = engine.resolve(c)?;
-            engine.stop(&id, time)?;
+            engine.stop(&id, time, None)?;
             let mut s = engine.start(&id)?;
             rbox_engine::wait_started(&mut s, &id)?;
             println!("{c}");

@@ -2,22 +2,21 @@
 //! call reads and writes records under the data root; the container's
 //! process is owned by its monitor (see [`crate::monitor`]).
 
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use rbox_image::manifest::Platform;
-use rbox_runtime::{ContainerId, Runtime};
 
-use crate::attach::{Kind, read_frame};
 use crate::error::{Error, Result};
 use crate::netplan::{self, NetworkMode, NetworkRequest};
 use crate::options::{LogOptions, RestartPolicy, RunOptions, parse_signal};
 use crate::record::{Containers, Record, State, Status, new_id, random_bytes};
 use crate::spec::{self, NetNs, SpecContext};
 use crate::{names, rootfs};
+
+mod lifecycle;
+
+pub(crate) use lifecycle::destroy;
+pub use lifecycle::wait_started;
 
 /// The engine over one data root and runtime root.
 #[derive(Debug, Clone)]
@@ -282,281 +281,6 @@ impl Engine {
         self.containers.save(&rec)?;
         Ok(rec)
     }
-
-    /// Starts a created or exited container: spawns its monitor and
-    /// returns the attach stream (frames of [`crate::attach`]). Use
-    /// [`wait_started`] on it before returning to a `-d` user.
-    pub fn start(&self, id: &str) -> Result<UnixStream> {
-        let rec = self.record(id)?;
-        if matches!(rec.state.status, Status::Running | Status::Restarting) {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: rec.state.status.to_string(),
-                want: "it is already running",
-            });
-        }
-        if rec.overlay && !rootfs::is_mounted(&rec.rootfs) {
-            let store =
-                rbox_image::Store::open(&self.data_root).map_err(|source| Error::Image {
-                    name: rec.image.clone(),
-                    source,
-                })?;
-            let image = store
-                .resolve(&rec.image_id, &Platform::host())
-                .map_err(|source| Error::Image {
-                    name: rec.image_id.clone(),
-                    source,
-                })?;
-            rootfs::prepare(&store, &image, &self.containers.dir(id))?;
-        }
-        self.containers.update(id, |r| {
-            r.state.stopped_by_user = false;
-            r.state.error.clear();
-        })?;
-        let (ours, theirs) =
-            UnixStream::pair().map_err(|e| Error::io("socketpair", "attach", e))?;
-        let log = self.containers.dir(id).join("monitor.log");
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| Error::io("opening", &log, e))?;
-        let err = out.try_clone().map_err(|e| Error::io("opening", &log, e))?;
-        let mut cmd = Command::new(&self.monitor_exe);
-        cmd.arg("--data-root")
-            .arg(&self.data_root)
-            .arg("--root")
-            .arg(&self.runtime_root)
-            .arg("__monitor")
-            .arg(id)
-            .stdin(Stdio::from(OwnedFd::from(theirs)))
-            .stdout(Stdio::from(out))
-            .stderr(Stdio::from(err));
-        crate::sys::detach_session(&mut cmd);
-        cmd.spawn()
-            .map_err(|e| Error::io("starting the monitor", &self.monitor_exe, e))?;
-        Ok(ours)
-    }
-
-    /// Sends `signal` (a number) to the container's init.
-    pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
-        let rec = self
-            .containers
-            .update(id, |r| r.state.stopped_by_user = true)?;
-        let rec = self.record(&rec.id)?;
-        if rec.state.status != Status::Running {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: rec.state.status.to_string(),
-                want: "it is not running",
-            });
-        }
-        let c = self.runtime_container(&rec)?;
-        c.kill(signal, false).map_err(|source| Error::Runtime {
-            id: id.into(),
-            source,
-        })
-    }
-
-    /// `rbox stop`: the stop signal, then SIGKILL after `timeout` seconds
-    /// (default: `--stop-timeout`, else 10).
-    pub fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()> {
-        let rec = self
-            .containers
-            .update(id, |r| r.state.stopped_by_user = true)?;
-        let rec = self.record(&rec.id)?;
-        if rec.state.status == Status::Restarting {
-            self.wait_until(id, None, |s| s != Status::Restarting);
-            return Ok(());
-        }
-        if rec.state.status != Status::Running {
-            return Ok(());
-        }
-        let t = timeout.or(rec.options.stop_timeout).unwrap_or(10).max(0) as u64;
-        if let Ok(c) = self.runtime_container(&rec) {
-            let _ = c.kill(rec.stop_signal, false);
-        }
-        if self.wait_until(id, Some(Duration::from_secs(t)), |s| s != Status::Running) {
-            return Ok(());
-        }
-        if let Ok(c) = self.runtime_container(&rec) {
-            let _ = c.kill(libc::SIGKILL, true);
-        }
-        self.wait_until(id, None, |s| {
-            s != Status::Running && s != Status::Restarting
-        });
-        Ok(())
-    }
-
-    /// Waits until `done(status)` or the record is gone; false on timeout.
-    fn wait_until(
-        &self,
-        id: &str,
-        timeout: Option<Duration>,
-        done: impl Fn(Status) -> bool,
-    ) -> bool {
-        let start = Instant::now();
-        loop {
-            match self.record(id) {
-                Ok(r) if !done(r.state.status) => {}
-                _ => return true,
-            }
-            if timeout.is_some_and(|t| start.elapsed() >= t) {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// `rbox wait`: blocks until the container is not running; its exit
-    /// code.
-    pub fn wait(&self, id: &str) -> Result<i32> {
-        let mut last = self.record(id)?.state.exit_code;
-        loop {
-            match self.record(id) {
-                Ok(r) if matches!(r.state.status, Status::Running | Status::Restarting) => {
-                    last = r.state.exit_code;
-                }
-                Ok(r) => return Ok(r.state.exit_code),
-                Err(Error::NoSuchContainer(_)) => return Ok(last),
-                Err(e) => return Err(e),
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// `rbox rm`: removes a stopped container (a running one with
-    /// `force`, killed first).
-    pub fn remove(&self, id: &str, force: bool) -> Result<()> {
-        let rec = self.record(id)?;
-        if matches!(rec.state.status, Status::Running | Status::Restarting) {
-            if !force {
-                return Err(Error::WrongState {
-                    id: id.into(),
-                    status: rec.state.status.to_string(),
-                    want: "stop it first or use --force",
-                });
-            }
-            self.containers
-                .update(id, |r| r.state.stopped_by_user = true)?;
-            if let Ok(c) = self.runtime_container(&rec) {
-                let _ = c.kill(libc::SIGKILL, true);
-            }
-            self.wait_until(id, Some(Duration::from_secs(30)), |s| {
-                s != Status::Running && s != Status::Restarting
-            });
-        }
-        let monitor = self.record(id).map(|r| r.state.monitor_pid).unwrap_or(0);
-        wait_pid_gone(monitor, Duration::from_secs(10));
-        destroy(&self.data_root, &self.record(id).unwrap_or(rec))
-    }
-
-    /// The runtime's view of a running container.
-    pub fn runtime_container(&self, rec: &Record) -> Result<rbox_runtime::Container> {
-        let cid = ContainerId::new(&rec.id).map_err(|source| Error::Runtime {
-            id: rec.id.clone(),
-            source,
-        })?;
-        Runtime::new(&rec.runtime_root)
-            .load(&cid)
-            .map_err(|source| Error::Runtime {
-                id: rec.id.clone(),
-                source,
-            })
-    }
-
-    /// Host pids of the container's processes.
-    pub fn top(&self, id: &str) -> Result<Vec<i32>> {
-        let rec = self.record(id)?;
-        if rec.state.status != Status::Running {
-            return Err(Error::WrongState {
-                id: id.into(),
-                status: rec.state.status.to_string(),
-                want: "it is not running",
-            });
-        }
-        self.runtime_container(&rec)?
-            .pids()
-            .map_err(|source| Error::Runtime {
-                id: id.into(),
-                source,
-            })
-    }
-
-    /// `rbox container prune`: removes every stopped container and what
-    /// crashed creates left; returns the removed ids.
-    pub fn prune(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
-        for id in self.containers.ids()? {
-            match self.containers.load(&id) {
-                Ok(Some(_)) => {
-                    let r = self.record(&id)?;
-                    if !matches!(r.state.status, Status::Running | Status::Restarting) {
-                        destroy(&self.data_root, &r)?;
-                        out.push(id);
-                    }
-                }
-                Ok(None) => {
-                    // A create in progress holds the lock; a dead one not.
-                    if !self.containers.busy(&id) {
-                        let _ = rootfs::release(&self.containers.dir(&id).join("rootfs"));
-                        let _ = netplan::detach(&self.data_root, &id);
-                        let d = self.containers.dir(&id);
-                        std::fs::remove_dir_all(&d).map_err(|e| Error::io("removing", &d, e))?;
-                        out.push(id);
-                    }
-                }
-                Err(e) => tracing::warn!("prune: skipping {id}: {e}"),
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// Reads the monitor's first frames: Ok once the container runs, the
-/// start error otherwise.
-pub fn wait_started(stream: &mut UnixStream, id: &str) -> Result<()> {
-    loop {
-        match read_frame(stream) {
-            Ok(Some((Kind::Started, _))) => return Ok(()),
-            Ok(Some((Kind::Error, p))) => {
-                let code = p.first().copied().unwrap_or(125);
-                return Err(Error::StartFailed {
-                    id: id.into(),
-                    message: String::from_utf8_lossy(p.get(1..).unwrap_or_default()).into_owned(),
-                    code,
-                });
-            }
-            Ok(Some(_)) => {}
-            Ok(None) | Err(_) => {
-                return Err(Error::Monitor {
-                    id: id.into(),
-                    message: "exited before the container started; see monitor.log in the container's directory".into(),
-                });
-            }
-        }
-    }
-}
-
-/// Removes everything of a container: runtime state, rootfs mount,
-/// network, directory, name.
-pub(crate) fn destroy(data_root: &Path, rec: &Record) -> Result<()> {
-    let containers = Containers::new(data_root);
-    let _ = containers.update(&rec.id, |r| r.state.status = Status::Removing);
-    if let Ok(cid) = ContainerId::new(&rec.id)
-        && let Ok(c) = Runtime::new(&rec.runtime_root).load(&cid)
-    {
-        let _ = c.delete(true);
-    }
-    rootfs::release(&containers.dir(&rec.id).join("rootfs"))?;
-    netplan::detach(data_root, &rec.id).map_err(|e| Error::Network {
-        id: rec.id.clone(),
-        message: e.to_string(),
-    })?;
-    let d = containers.dir(&rec.id);
-    std::fs::remove_dir_all(&d).map_err(|e| Error::io("removing", &d, e))?;
-    containers.release_name(&rec.name, &rec.id);
-    Ok(())
 }
 
 fn pid_alive(pid: i32) -> bool {
@@ -567,13 +291,6 @@ fn pid_alive(pid: i32) -> bool {
                 .next()
                 .is_some_and(|r| r.trim_start().starts_with('Z'))
         })
-}
-
-fn wait_pid_gone(pid: i32, timeout: Duration) {
-    let start = Instant::now();
-    while pid_alive(pid) && start.elapsed() < timeout {
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 /// The init binary for `--init`: `$RBOX_INIT_PATH`, else `docker-init`
