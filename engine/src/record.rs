@@ -97,6 +97,12 @@ pub struct Record {
     pub options: RunOptions,
     /// The command (entrypoint + cmd), without the init.
     pub command: Vec<String>,
+    /// The process environment (image + flags + defaults).
+    pub env: Vec<String>,
+    /// The process's working directory.
+    pub working_dir: String,
+    /// The user the process runs as, as given (`-u` or the image's).
+    pub user: String,
     /// The image's labels merged with `--label`.
     pub labels: BTreeMap<String, String>,
     /// User mounts, for inspect.

@@ -23,8 +23,32 @@ fn resize(s: &mut UnixStream) {
     }
 }
 
+/// Which output streams reach the user (`-a stdout`, `-a stderr`).
+#[derive(Debug, Clone, Copy)]
+pub struct Streams {
+    /// Print the container's stdout.
+    pub stdout: bool,
+    /// Print the container's stderr.
+    pub stderr: bool,
+}
+
+impl Streams {
+    /// Both.
+    pub const ALL: Streams = Streams {
+        stdout: true,
+        stderr: true,
+    };
+}
+
 /// Pumps until the container exits; returns its exit code.
-pub fn attach(engine: &Engine, id: &str, mut s: UnixStream, tty: bool, stdin: bool) -> Result<u8> {
+pub fn attach(
+    engine: &Engine,
+    id: &str,
+    mut s: UnixStream,
+    tty: bool,
+    stdin: bool,
+    streams: Streams,
+) -> Result<u8> {
     let mut set = SigSet::empty();
     for sig in [
         Signal::SIGINT,
@@ -90,12 +114,12 @@ pub fn attach(engine: &Engine, id: &str, mut s: UnixStream, tty: bool, stdin: bo
             let mut done = None;
             for (kind, p) in dec.push(&buf[..n]) {
                 match kind {
-                    Kind::Stdout => {
+                    Kind::Stdout if streams.stdout => {
                         let mut o = std::io::stdout().lock();
                         let _ = o.write_all(&p);
                         let _ = o.flush();
                     }
-                    Kind::Stderr => {
+                    Kind::Stderr if streams.stderr => {
                         let _ = std::io::stderr().write_all(&p);
                     }
                     Kind::Started => started = true,

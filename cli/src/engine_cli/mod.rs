@@ -195,7 +195,14 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
                 let id = engine.resolve(&containers[0])?;
                 let rec = engine.record(&id)?;
                 let s = engine.start(&id)?;
-                return attach::attach(engine, &id, s, rec.options.tty, false);
+                return attach::attach(
+                    engine,
+                    &id,
+                    s,
+                    rec.options.tty,
+                    false,
+                    attach::Streams::ALL,
+                );
             }
             each(&containers, |c| {
                 let id = engine.resolve(c)?;

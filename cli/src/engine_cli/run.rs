@@ -210,7 +210,7 @@ impl RunArgs {
         o.labels = self.label.clone();
         o.rm = self.rm;
         o.detach = self.detach;
-        o.interactive = self.interactive;
+        o.interactive = self.interactive || self.attach.iter().any(|s| s == "stdin");
         o.tty = self.tty;
         o.attach = self.attach.clone();
         o.restart = self.restart.clone();
@@ -228,6 +228,16 @@ impl RunArgs {
 /// `rbox run`: create, start; with -d print the id, else attach and
 /// exit with the container's code.
 pub fn run(engine: &Engine, a: RunArgs) -> Result<u8> {
+    if let Some(bad) = a
+        .attach
+        .iter()
+        .find(|s| !["stdin", "stdout", "stderr"].contains(&s.as_str()))
+    {
+        anyhow::bail!("invalid --attach {bad:?}: use stdin, stdout or stderr");
+    }
+    if a.detach && !a.attach.is_empty() {
+        anyhow::bail!("conflicting options: cannot specify both --attach and --detach");
+    }
     let opts = a.options()?;
     let rec = engine.create(opts)?;
     let id = rec.id.clone();
@@ -243,5 +253,14 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<u8> {
         println!("{id}");
         return Ok(0);
     }
-    super::attach::attach(engine, &id, stream, a.tty, a.interactive)
+    let streams = if a.attach.is_empty() {
+        super::attach::Streams::ALL
+    } else {
+        super::attach::Streams {
+            stdout: a.attach.iter().any(|s| s == "stdout"),
+            stderr: a.attach.iter().any(|s| s == "stderr"),
+        }
+    };
+    let stdin = a.interactive || a.attach.iter().any(|s| s == "stdin");
+    super::attach::attach(engine, &id, stream, a.tty, stdin, streams)
 }

@@ -266,6 +266,23 @@ impl Engine {
             created: crate::time::now(),
             state: State::default(),
             restart_count: 0,
+            env: built.spec["process"]["env"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            working_dir: built.spec["process"]["cwd"]
+                .as_str()
+                .unwrap_or("/")
+                .to_string(),
+            user: opts
+                .user
+                .clone()
+                .or_else(|| image_cfg.user.clone())
+                .unwrap_or_default(),
             command: built.command,
             labels,
             mounts: built.mounts,
