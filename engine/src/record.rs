@@ -152,7 +152,10 @@ impl Containers {
 
     /// Makes a new container's directory (fails if it exists).
     pub fn create_dir(&self, id: &str) -> Result<PathBuf> {
-        fs::create_dir_all(&self.root).map_err(|e| Error::io("creating", &self.root, e))?;
+        // Records hold the containers' environments (secrets): root only.
+        std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
+            .create(&self.root)
+            .map_err(|e| Error::io("creating", &self.root, e))?;
         let d = self.dir(id);
         fs::create_dir(&d).map_err(|e| Error::io("creating container directory", &d, e))?;
         Ok(d)

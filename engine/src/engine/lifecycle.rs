@@ -58,7 +58,9 @@ impl Engine {
             .map_err(|e| Error::io("opening", &log, e))?;
         let err = out.try_clone().map_err(|e| Error::io("opening", &log, e))?;
         let mut cmd = Command::new(&self.monitor_exe);
-        cmd.arg("--data-root")
+        // The monitor outlives the caller's cwd (which may be unmounted).
+        cmd.current_dir("/")
+            .arg("--data-root")
             .arg(&self.data_root)
             .arg("--root")
             .arg(&self.runtime_root)

@@ -35,7 +35,9 @@ impl Engine {
         runtime_root: impl Into<PathBuf>,
         monitor_exe: impl Into<PathBuf>,
     ) -> Self {
-        let data_root = data_root.into();
+        // Absolute: the monitor runs from `/`.
+        let data_root: PathBuf = data_root.into();
+        let data_root = std::path::absolute(&data_root).unwrap_or(data_root);
         Engine {
             containers: Containers::new(&data_root),
             data_root,

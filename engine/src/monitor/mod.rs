@@ -7,15 +7,16 @@
 //! (100 ms doubling to 1 min, reset after 10 s of running), and removes
 //! a `--rm` container at the end.
 
-use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use rbox_runtime::{ContainerId, CreateOptions, Runtime};
+
+mod io;
+
+use io::Stdio;
 
 use crate::attach::{Decoder, Kind, write_frame};
 use crate::error::{Error, Result};
@@ -153,45 +154,6 @@ fn sys(call: impl Into<String>) -> impl FnOnce(nix::Error) -> Error {
     move |source| Error::Sys { call, source }
 }
 
-/// The container's ends and ours of its stdio.
-struct Stdio {
-    /// For the container: stdin, stdout, stderr.
-    theirs: [OwnedFd; 3],
-    out: Option<OwnedFd>,
-    err: Option<OwnedFd>,
-    stdin: Option<OwnedFd>,
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe2"))
-}
-
-fn dev_null() -> Result<OwnedFd> {
-    nix::fcntl::open(
-        "/dev/null",
-        OFlag::O_RDWR | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .map_err(sys("open /dev/null"))
-}
-
-fn pipes(interactive: bool) -> Result<Stdio> {
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (in_theirs, in_ours) = if interactive {
-        let (r, w) = pipe()?;
-        (r, Some(w))
-    } else {
-        (dev_null()?, None)
-    };
-    Ok(Stdio {
-        theirs: [in_theirs, out_w, err_w],
-        out: Some(out_r),
-        err: Some(err_r),
-        stdin: in_ours,
-    })
-}
-
 /// Calls `f` with fds 0-2 replaced by `fds` (the runtime's init inherits
 /// the caller's stdio), restoring ours after.
 fn with_stdio<T>(fds: &[OwnedFd; 3], f: impl FnOnce() -> T) -> Result<T> {
@@ -258,15 +220,9 @@ fn run_once(
         None
     };
     let mut stdio = if tty {
-        let n = || dev_null();
-        Stdio {
-            theirs: [n()?, n()?, n()?],
-            out: None,
-            err: None,
-            stdin: None,
-        }
+        Stdio::terminal()?
     } else {
-        pipes(interactive)?
+        Stdio::pipes(interactive)?
     };
     let created = with_stdio(&stdio.theirs, || rt.create(&cid, &opts))?;
     if let Some(p) = &opts.console_socket {
@@ -281,8 +237,7 @@ fn run_once(
         }
     })?;
     // Our copies of the container's ends must close, or EOF never comes.
-    stdio.theirs = [dev_null()?, dev_null()?, dev_null()?];
-    let mut master = None;
+    stdio.close_theirs()?;
     if let Some(l) = listener {
         let got = l
             .set_nonblocking(true)
@@ -297,7 +252,7 @@ fn run_once(
                     })
             });
         match got {
-            Ok(m) => master = Some(m),
+            Ok(m) => stdio.set_master(m),
             Err(e) => {
                 let _ = c.delete(true);
                 return Err(e);
@@ -318,7 +273,7 @@ fn run_once(
         }
         let _ = sock.set_nonblocking(false);
         for (kind, payload) in client.decoder.push(&data) {
-            handle_input(kind, &payload, &mut stdio, master.as_ref());
+            stdio.input(kind, &payload);
         }
     }
     let pid = c.pid();
@@ -342,12 +297,12 @@ fn run_once(
     let started = Instant::now();
     client.send(Kind::Started, b"");
     let pidfd = pidfd?;
-    pump(&pidfd, &mut stdio, master.as_ref(), log, client)?;
+    io::pump(&pidfd, &mut stdio, log, client)?;
     let code = rbox_runtime::wait_exit_code(pid).map_err(|source| Error::Runtime {
         id: id.clone(),
         source,
     })?;
-    drain(&mut stdio, master.as_ref(), log, client);
+    io::drain(&mut stdio, log, client);
     log.flush();
     let oom = c
         .cgroup()
@@ -362,163 +317,4 @@ fn run_once(
         oom,
         ran: started.elapsed(),
     })
-}
-
-fn read_chunk(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
-    match nix::unistd::read(fd, buf) {
-        Ok(n) if n > 0 => Some(n),
-        _ => None,
-    }
-}
-
-/// Copies output to the log and the client, input to the container,
-/// until the init exits.
-fn pump(
-    pidfd: &OwnedFd,
-    stdio: &mut Stdio,
-    master: Option<&OwnedFd>,
-    log: &mut Writer,
-    client: &mut Client,
-) -> Result<()> {
-    let mut buf = vec![0u8; 32 * 1024];
-    loop {
-        let client_fd = client.sock.as_ref().map(|s| s.as_fd());
-        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
-        let mut slots = Vec::new();
-        for (tag, fd) in [
-            (1u8, stdio.out.as_ref().map(|f| f.as_fd())),
-            (2, stdio.err.as_ref().map(|f| f.as_fd())),
-            (3, master.map(|f| f.as_fd())),
-            (4, client_fd),
-        ] {
-            if let Some(fd) = fd {
-                fds.push(PollFd::new(fd, PollFlags::POLLIN));
-                slots.push(tag);
-            }
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                return Err(Error::Sys {
-                    call: "poll".into(),
-                    source: e,
-                });
-            }
-            Ok(_) => {}
-        }
-        let revents: Vec<PollFlags> = fds
-            .iter()
-            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
-            .collect();
-        drop(fds);
-        if revents[0].contains(PollFlags::POLLIN) {
-            return Ok(());
-        }
-        for (i, tag) in slots.iter().enumerate() {
-            let ev = revents[i + 1];
-            if !ev.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                continue;
-            }
-            match tag {
-                1 | 2 => {
-                    let slot = if *tag == 1 {
-                        &mut stdio.out
-                    } else {
-                        &mut stdio.err
-                    };
-                    let Some(fd) = slot.as_ref() else { continue };
-                    match read_chunk(fd, &mut buf) {
-                        Some(n) => {
-                            log.write(*tag, &buf[..n]);
-                            let kind = if *tag == 1 {
-                                Kind::Stdout
-                            } else {
-                                Kind::Stderr
-                            };
-                            client.send(kind, &buf[..n]);
-                        }
-                        None => *slot = None,
-                    }
-                }
-                3 => {
-                    let Some(m) = master else { continue };
-                    if let Some(n) = read_chunk(m, &mut buf) {
-                        log.write(1, &buf[..n]);
-                        client.send(Kind::Stdout, &buf[..n]);
-                    } else {
-                        // Slave closed; wait for the pidfd.
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                }
-                _ => {
-                    let Some(sock) = client.sock.as_ref() else {
-                        continue;
-                    };
-                    let data = match nix::unistd::read(sock, &mut buf) {
-                        Ok(n) if n > 0 => buf[..n].to_vec(),
-                        _ => {
-                            client.sock = None;
-                            stdio.stdin = None;
-                            continue;
-                        }
-                    };
-                    for (kind, payload) in client.decoder.push(&data) {
-                        handle_input(kind, &payload, stdio, master);
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn handle_input(kind: Kind, payload: &[u8], stdio: &mut Stdio, master: Option<&OwnedFd>) {
-    let target = master.or(stdio.stdin.as_ref());
-    match kind {
-        Kind::Stdin => {
-            if let Some(fd) = target {
-                let _ = std::fs::File::from(fd.try_clone().expect("dup of an open fd"))
-                    .write_all(payload);
-            }
-        }
-        Kind::StdinEof => {
-            if master.is_some() {
-                if let Some(fd) = master {
-                    let _ = nix::unistd::write(fd, &[4]);
-                }
-            } else {
-                stdio.stdin = None;
-            }
-        }
-        Kind::Resize if payload.len() == 4 => {
-            if let Some(m) = master {
-                let rows = u16::from_be_bytes([payload[0], payload[1]]);
-                let cols = u16::from_be_bytes([payload[2], payload[3]]);
-                crate::sys::set_winsize(m.as_fd(), rows, cols);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Reads what is left in the output pipes after the init exited.
-fn drain(stdio: &mut Stdio, master: Option<&OwnedFd>, log: &mut Writer, client: &mut Client) {
-    let mut buf = vec![0u8; 32 * 1024];
-    for (tag, fd) in [(1u8, stdio.out.take()), (2, stdio.err.take())] {
-        let Some(fd) = fd else { continue };
-        let _ = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-        while let Some(n) = read_chunk(&fd, &mut buf) {
-            log.write(tag, &buf[..n]);
-            client.send(
-                if tag == 1 { Kind::Stdout } else { Kind::Stderr },
-                &buf[..n],
-            );
-        }
-    }
-    if let Some(m) = master {
-        let _ = nix::fcntl::fcntl(m, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
-        while let Some(n) = read_chunk(m, &mut buf) {
-            log.write(1, &buf[..n]);
-            client.send(Kind::Stdout, &buf[..n]);
-        }
-    }
 }
