@@ -46,7 +46,7 @@ pub fn now() -> String {
     format(SystemTime::now())
 }
 
-/// Parses what [`format`] writes (and RFC 3339 with any fraction and a
+/// Parses what [`format()`] writes (and RFC 3339 with any fraction and a
 /// `Z` or `±hh:mm` offset).
 pub fn parse(s: &str) -> Option<SystemTime> {
     let b = s.as_bytes();

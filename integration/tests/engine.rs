@@ -639,3 +639,30 @@ fn create_start_restart() {
     ok(&e.rbox(&["rm", &id[..10]]));
     e.assert_clean(&id);
 }
+
+#[test]
+fn concurrent_names_have_one_winner() {
+    guard!("concurrent_names_have_one_winner");
+    let e = Engine::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            e.command(&["create", "--name", "only", "busybox", "true"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().expect("wait"))
+        .collect();
+    let won = outs.iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "{:?}", outs.iter().map(stderr).collect::<Vec<_>>());
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert!(stderr(o).contains("already in use"), "{}", stderr(o));
+    }
+    assert_eq!(ok(&e.rbox(&["ps", "-aq"])).lines().count(), 1);
+    ok(&e.rbox(&["rm", "only"]));
+    e.assert_clean("");
+}
