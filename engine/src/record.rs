@@ -150,28 +150,34 @@ impl Containers {
         self.root.join(id)
     }
 
-    /// Makes a new container's directory (fails if it exists).
-    pub fn create_dir(&self, id: &str) -> Result<PathBuf> {
+    /// Makes a new container's directory, locked: it is made under a
+    /// temporary name with its lock taken, then renamed into place, so
+    /// prune never sees a fresh directory without a held lock.
+    pub fn create_dir(&self, id: &str) -> Result<(PathBuf, Lock)> {
         // Records hold the containers' environments (secrets): root only.
         std::os::unix::fs::DirBuilderExt::mode(fs::DirBuilder::new().recursive(true), 0o700)
             .create(&self.root)
             .map_err(|e| Error::io("creating", &self.root, e))?;
+        let tmp = self.root.join(format!(".{id}.tmp"));
+        fs::create_dir(&tmp).map_err(|e| Error::io("creating container directory", &tmp, e))?;
+        let lock = lock_file(&tmp.join("lock"));
         let d = self.dir(id);
-        fs::create_dir(&d).map_err(|e| Error::io("creating container directory", &d, e))?;
-        Ok(d)
+        let renamed = lock.and_then(|l| {
+            fs::rename(&tmp, &d).map_err(|e| Error::io("creating container directory", &d, e))?;
+            Ok(l)
+        });
+        match renamed {
+            Ok(l) => Ok((d, l)),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                Err(e)
+            }
+        }
     }
 
     /// Takes the container's lock (blocks while another process holds it).
     pub fn lock(&self, id: &str) -> Result<Lock> {
-        let p = self.dir(id).join("lock");
-        let f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| Error::io("opening lock", &p, e))?;
-        f.lock().map_err(|e| Error::io("locking", &p, e))?;
-        Ok(Lock { _file: f })
+        lock_file(&self.dir(id).join("lock"))
     }
 
     /// Whether a process holds the container's lock (a create or an
@@ -309,6 +315,17 @@ impl Containers {
     }
 }
 
+fn lock_file(p: &Path) -> Result<Lock> {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(p)
+        .map_err(|e| Error::io("opening lock", p, e))?;
+    f.lock().map_err(|e| Error::io("locking", p, e))?;
+    Ok(Lock { _file: f })
+}
+
 /// 64 lowercase hex digits.
 pub fn is_id(s: &str) -> bool {
     s.len() == 64
@@ -344,7 +361,8 @@ mod tests {
         let c = Containers::new(t.path());
         let id = new_id().unwrap();
         assert!(is_id(&id));
-        c.create_dir(&id).unwrap();
+        let (_, lock) = c.create_dir(&id).unwrap();
+        drop(lock);
         c.reserve_name("web", &id).unwrap();
         // No record yet: not resolvable, not listed.
         assert!(c.resolve("web").is_err());
@@ -359,7 +377,7 @@ mod tests {
         assert_eq!(c.resolve(&id[..6]).unwrap(), id);
         assert_eq!(c.list().unwrap().len(), 1);
         let other = new_id().unwrap();
-        c.create_dir(&other).unwrap();
+        let _other_lock = c.create_dir(&other).unwrap();
         assert!(matches!(
             c.reserve_name("web", &other),
             Err(Error::NameInUse { .. })

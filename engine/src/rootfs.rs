@@ -5,8 +5,9 @@
 //! instead. The mount lives from create to rm.
 //!
 //! overlayfs takes its options in one page: a long lowerdir list is
-//! passed as short names relative to the layers directory, with the
-//! process's cwd there for the mount call (docker's trick).
+//! passed as short symlinks (`l/0`, `l/1`…) in the container directory,
+//! named relative to it with the process's cwd there for the mount call
+//! (docker's trick).
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub fn prepare(
         name: image.id.to_string(),
         source,
     })?;
-    match mount_overlay(&layers, dir, &rootfs, &store.layers_dir()) {
+    match mount_overlay(&layers, dir, &rootfs) {
         Ok(()) => Ok((rootfs, Kind::Overlay)),
         Err(e) => {
             tracing::warn!(
@@ -57,7 +58,7 @@ pub fn prepare(
     }
 }
 
-fn mount_overlay(layers: &[PathBuf], dir: &Path, rootfs: &Path, layers_dir: &Path) -> Result<()> {
+fn mount_overlay(layers: &[PathBuf], dir: &Path, rootfs: &Path) -> Result<()> {
     let upper = dir.join("upper");
     let work = dir.join("work");
     for d in [&upper, &work] {
@@ -70,46 +71,37 @@ fn mount_overlay(layers: &[PathBuf], dir: &Path, rootfs: &Path, layers_dir: &Pat
         std::fs::create_dir_all(&empty).map_err(|e| Error::io("creating", &empty, e))?;
         lowers.push(empty);
     }
-    match overlay_data(&lowers, &upper, &work, layers_dir) {
-        (data, false) => mount(rootfs, &data),
-        (data, true) => {
-            let cwd = std::env::current_dir().map_err(|e| Error::io("reading cwd", ".", e))?;
-            std::env::set_current_dir(layers_dir).map_err(|e| Error::io("chdir", layers_dir, e))?;
-            let r = mount(rootfs, &data);
-            let _ = std::env::set_current_dir(&cwd);
-            r
-        }
+    let abs: Vec<String> = lowers.iter().map(|p| p.display().to_string()).collect();
+    let data = overlay_data(&abs, &upper, &work);
+    if data.len() <= MAX_OPTIONS {
+        return mount(rootfs, &data);
     }
+    // Too long for one page: short symlinks `l/0`, `l/1`… to the layers,
+    // named relative to `l/`, with the cwd there for the mount call.
+    let short = dir.join("l");
+    let _ = std::fs::remove_dir_all(&short);
+    std::fs::create_dir_all(&short).map_err(|e| Error::io("creating", &short, e))?;
+    for (i, p) in lowers.iter().enumerate() {
+        let link = short.join(i.to_string());
+        std::os::unix::fs::symlink(p, &link).map_err(|e| Error::io("creating link", &link, e))?;
+    }
+    let names: Vec<String> = (0..lowers.len()).map(|i| i.to_string()).collect();
+    let data = overlay_data(&names, &upper, &work);
+    let cwd = std::env::current_dir().map_err(|e| Error::io("reading cwd", ".", e))?;
+    std::env::set_current_dir(&short).map_err(|e| Error::io("chdir", &short, e))?;
+    let r = mount(rootfs, &data);
+    let _ = std::env::set_current_dir(&cwd);
+    r
 }
 
-/// The overlay mount data, and whether its lowerdirs are relative to
-/// `layers_dir` (the absolute form would not fit in a page).
-fn overlay_data(
-    lowers: &[PathBuf],
-    upper: &Path,
-    work: &Path,
-    layers_dir: &Path,
-) -> (String, bool) {
-    let data = |lowers: Vec<String>| {
-        format!(
-            "lowerdir={},upperdir={},workdir={},index=off",
-            lowers.join(":"),
-            upper.display(),
-            work.display()
-        )
-    };
-    let abs = data(lowers.iter().map(|p| p.display().to_string()).collect());
-    if abs.len() <= MAX_OPTIONS {
-        return (abs, false);
-    }
-    let rel = lowers
-        .iter()
-        .map(|p| match p.strip_prefix(layers_dir) {
-            Ok(r) => r.display().to_string(),
-            Err(_) => p.display().to_string(),
-        })
-        .collect();
-    (data(rel), true)
+/// The overlay mount data.
+fn overlay_data(lowers: &[String], upper: &Path, work: &Path) -> String {
+    format!(
+        "lowerdir={},upperdir={},workdir={},index=off",
+        lowers.join(":"),
+        upper.display(),
+        work.display()
+    )
 }
 
 fn mount(target: &Path, data: &str) -> Result<()> {
@@ -151,16 +143,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn long_lowerdir_lists_go_relative() {
-        let layers = Path::new("/var/lib/rbox/layers");
-        let hex = "a".repeat(64);
-        let few: Vec<PathBuf> = (0..3).map(|i| layers.join(format!("{hex}{i}"))).collect();
-        let (d, rel) = overlay_data(&few, Path::new("/u"), Path::new("/w"), layers);
-        assert!(!rel && d.starts_with("lowerdir=/var/lib/rbox/layers/"));
-        let many: Vec<PathBuf> = (0..100).map(|i| layers.join(format!("{hex}{i}"))).collect();
-        let (d, rel) = overlay_data(&many, Path::new("/u"), Path::new("/w"), layers);
-        assert!(rel);
-        assert!(d.starts_with(&format!("lowerdir={hex}0:{hex}1:")), "{d}");
-        assert!(d.ends_with(",upperdir=/u,workdir=/w,index=off"));
+    fn short_lowerdir_names_fit_a_page() {
+        // overlayfs takes at most 500 lower layers.
+        let names: Vec<String> = (0..500).map(|i| i.to_string()).collect();
+        let upper = Path::new("/var/lib/rbox/containers")
+            .join("a".repeat(64))
+            .join("upper");
+        let work = upper.with_file_name("work");
+        let d = overlay_data(&names, &upper, &work);
+        assert!(d.len() <= MAX_OPTIONS, "{}", d.len());
+        assert!(d.starts_with("lowerdir=0:1:2:"));
     }
 }

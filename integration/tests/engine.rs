@@ -666,3 +666,58 @@ fn concurrent_names_have_one_winner() {
     ok(&e.rbox(&["rm", "only"]));
     e.assert_clean("");
 }
+
+#[test]
+fn many_layers_mount_through_short_names() {
+    guard!("many_layers_mount_through_short_names");
+    let e = Engine::new();
+    // busybox plus 60 one-file layers: the absolute lowerdir list (about
+    // 100 bytes a layer) would not fit in a page.
+    let store = rbox_image::Store::open(&e.data).expect("store");
+    let base = store
+        .resolve("busybox", &rbox_image::manifest::Platform::host())
+        .expect("busybox");
+    let mut config = base.config.clone();
+    let mut layers: Vec<rbox_image::manifest::Descriptor> = base.manifest.layers.clone();
+    let tmp = TempRoot::new("rbox-layers").expect("temp");
+    for i in 0..60 {
+        let dir = tmp.path().join(i.to_string());
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join(format!("layer{i}")), format!("{i}\n")).expect("write");
+        let mut blob = Vec::new();
+        let packed =
+            rbox_image::layer::pack(&dir, &rbox_image::layer::PackOptions::default(), &mut blob)
+                .expect("pack");
+        let digest = store.write_blob(&blob).expect("blob");
+        layers.push(rbox_image::manifest::Descriptor::new(
+            packed.compression.oci_media_type(),
+            digest,
+            packed.size,
+        ));
+        config.rootfs.diff_ids.push(packed.diff_id);
+    }
+    let target = store.write_image(&config, &layers).expect("image");
+    store
+        .tag(
+            &rbox_image::Reference::parse("tall").expect("name"),
+            &target,
+        )
+        .expect("tag");
+    let out = ok(&e.rbox(&[
+        "run",
+        "--name",
+        "tall",
+        "tall",
+        "sh",
+        "-c",
+        "cat /layer0 /layer59; ls / | grep -c '^layer'",
+    ]));
+    assert_eq!(out, "0\n59\n60\n");
+    assert_eq!(
+        e.inspect("tall")["Driver"],
+        "overlay2",
+        "not the flattened fallback"
+    );
+    ok(&e.rbox(&["rm", "tall"]));
+    e.assert_clean("");
+}

@@ -139,13 +139,13 @@ impl Engine {
                 },
             })?;
         let id = new_id()?;
-        let dir = self.containers.create_dir(&id)?;
-        let lock = self.containers.lock(&id);
+        let (dir, lock) = self.containers.create_dir(&id)?;
         let mut name = String::new();
-        let result = lock.and_then(|_lock| {
-            name = self.claim_name(&opts, &id)?;
+        let result = self.claim_name(&opts, &id).and_then(|n| {
+            name = n;
             self.create_in(&store, &image, &id, &name, &dir, opts)
         });
+        drop(lock);
         match result {
             Ok(r) => Ok(r),
             Err(e) => {
