@@ -287,4 +287,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+#[cfg(test)]
+pub(crate) use tests::images as tests_support;

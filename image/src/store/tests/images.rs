@@ -195,7 +195,11 @@ fn refuses_mismatched_layers() {
         },
         ..Default::default()
     };
-    assert!(store.write_image(&config, std::slice::from_ref(&l)).is_err());
+    assert!(
+        store
+            .write_image(&config, std::slice::from_ref(&l))
+            .is_err()
+    );
     let mut missing = l;
     missing.digest = crate::Digest::sha256(b"not stored");
     let config = ImageConfig {
@@ -247,8 +251,14 @@ fn layer_dirs_unpack_once_and_check_diff_ids() {
     assert_eq!(store.layer_dirs(&img).unwrap(), dirs);
     assert!(dirs[0].join(".marker").exists());
 
-    // Prune keeps what is asked and removes the rest.
-    let keep: std::collections::BTreeSet<_> = img.config.chain_ids().into_iter().take(1).collect();
+    // Prune keeps what is asked or held and removes the rest.
+    let chain = img.config.chain_ids();
+    store.hold_layers("ctr1", &chain[1..]).unwrap();
+    assert!(store.hold_layers("../x", &chain).is_err());
+    let keep: std::collections::BTreeSet<_> = chain.iter().take(1).cloned().collect();
+    assert!(store.prune_layers(&keep).unwrap().is_empty());
+    store.release_layers("ctr1").unwrap();
+    store.release_layers("ctr1").unwrap();
     let removed = store.prune_layers(&keep).unwrap();
     assert_eq!(removed.len(), 1);
     assert!(dirs[0].exists() && !dirs[1].exists());
@@ -261,7 +271,7 @@ fn layer_dirs_unpack_once_and_check_diff_ids() {
     let names: Vec<String> = fs::read_dir(store.layers_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| !n.ends_with(".lock"))
+        .filter(|n| !n.ends_with(".lock") && n != "holds")
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
