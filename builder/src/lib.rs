@@ -1,0 +1,5 @@
+#![doc = include_str!("../README.md")]
+
+pub mod expand;
+
+pub use expand::{ExpandError, Expanded, Lexer, Vars};
