@@ -3,3 +3,8 @@
 pub mod expand;
 
 pub use expand::{ExpandError, Expanded, Lexer, Vars};
+pub mod error;
+pub mod parser;
+
+pub use error::{Error, Location, Result, SyntaxError};
+pub use parser::{Dockerfile, Keyword, Node, parse, parse_str};
