@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
 pub mod expand;
+pub mod instructions;
 
 pub use expand::{ExpandError, Expanded, Lexer, Vars};
+pub use instructions::{Instruction, ShellOrExec, Step};
 pub mod error;
 pub mod parser;
 
