@@ -212,6 +212,19 @@ pub enum Error {
         /// The name given.
         name: String,
     },
+    /// An instruction other than ARG before the first FROM.
+    #[error(
+        "dockerfile line {location}: no build stage in current context: `{instruction}` comes before the first FROM"
+    )]
+    BeforeFrom {
+        /// Where.
+        location: Location,
+        /// The instruction's text (shortened).
+        instruction: String,
+    },
+    /// Only ARGs, no FROM.
+    #[error("dockerfile has no FROM: no stage to build")]
+    NoStage,
     /// Two stages share a name.
     #[error("dockerfile line {location}: duplicate stage name {name:?}")]
     DuplicateStage {

@@ -5,8 +5,10 @@ pub mod instructions;
 
 pub use expand::{ExpandError, Expanded, Lexer, Vars};
 pub use instructions::{Instruction, ShellOrExec, Step};
+pub mod args;
 pub mod error;
 pub mod parser;
+pub mod stages;
 
 pub use error::{Error, Location, Result, SyntaxError};
 pub use parser::{Dockerfile, Keyword, Node, parse, parse_str};
