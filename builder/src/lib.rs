@@ -6,6 +6,7 @@ pub mod instructions;
 pub use expand::{ExpandError, Expanded, Lexer, Vars};
 pub use instructions::{Instruction, ShellOrExec, Step};
 pub mod args;
+pub mod config;
 pub mod dockerignore;
 pub mod error;
 pub mod parser;
