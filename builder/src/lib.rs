@@ -10,6 +10,7 @@ pub mod config;
 pub mod dockerignore;
 pub mod error;
 pub mod parser;
+pub mod plan;
 pub mod stages;
 
 pub use error::{Error, Location, Result, SyntaxError};
