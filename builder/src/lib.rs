@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod expand;
+#[cfg(test)]
+mod fuzz;
 pub mod instructions;
 
 pub use expand::{ExpandError, Expanded, Lexer, Vars};

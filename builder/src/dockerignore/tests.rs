@@ -224,16 +224,9 @@ fn hostile_patterns_stay_linear() {
     assert!(!m(&[pattern.as_str()]).matches(&path));
     assert!(m(&["**/a*a*a*", "!x"]).matches(&(path.clone() + "/b")));
     assert!(m(&["a/a/a"]).matches(&path));
-    let mut seed = 0x1234_5678_9abc_def1_u64;
-    let alphabet: Vec<char> = "*?[]^-\\!/.a b**".chars().collect();
+    let mut fuzz = crate::fuzz::Fuzz::new(0x1234_5678_9abc_def1);
     for _ in 0..20_000 {
-        let mut s = String::new();
-        for _ in 0..(seed % 12) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
-        }
+        let s = fuzz.string("*?[]^-\\!/.a b**", 12);
         if let Ok(matcher) = Matcher::parse(&s) {
             let _ = matcher.matches("a/b.c");
             let _ = matcher.could_match_under("a");

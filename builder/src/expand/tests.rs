@@ -357,17 +357,9 @@ fn hostile_input_is_an_error_or_a_value_never_a_panic() {
     assert!(lexer.expand_word(&open, &vars).is_err());
     let long = "x".repeat(1 << 20);
     assert_eq!(lexer.expand_word(&long, &vars).unwrap().len(), 1 << 20);
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let alphabet: Vec<char> = "${}:-+?#%/\\'\" aA_1*\t`".chars().collect();
+    let mut fuzz = crate::fuzz::Fuzz::new(0x2545_f491_4f6c_dd1d);
     for _ in 0..20_000 {
-        let len = (seed % 24) as usize;
-        let mut s = String::new();
-        for _ in 0..len {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            s.push(alphabet[(seed % alphabet.len() as u64) as usize]);
-        }
+        let s = fuzz.string("${}:-+?#%/\\'\" aA_1*\t`", 24);
         let _ = lexer.expand(&s, &vars);
         let _ = Lexer::new('`').expand(&s, &vars);
     }

@@ -362,7 +362,7 @@ fn hostile_input_never_panics() {
     let heredocs = format!("FROM a\nRUN {}\n", "<<E ".repeat(10_000));
     assert!(parse_str(&heredocs).is_err());
 
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut fuzz = crate::fuzz::Fuzz::new(0x9e37_79b9_7f4a_7c15);
     let pieces: [&[u8]; 16] = [
         b"FROM ",
         b"RUN ",
@@ -382,24 +382,11 @@ fn hostile_input_never_panics() {
         b"ONBUILD ",
     ];
     for _ in 0..20_000 {
-        let mut input = Vec::new();
-        for _ in 0..(seed % 12) {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            input.extend_from_slice(pieces[(seed % 16) as usize]);
-        }
+        let input = fuzz.pieces(&pieces, 12);
         let _ = parse(&input);
     }
     for _ in 0..5_000 {
-        let bytes: Vec<u8> = (0..(seed % 64))
-            .map(|_| {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                (seed >> 24) as u8
-            })
-            .collect();
+        let bytes = fuzz.bytes(64);
         let _ = parse(&bytes);
     }
 }

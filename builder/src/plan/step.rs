@@ -325,7 +325,9 @@ fn plan_copy(
         match c.heredoc(s) {
             Some(h) => {
                 let content = if h.expand {
-                    let raw = ex.lexer.without_quote_processing();
+                    // BuildKit expands heredoc bodies with `\` as the escape
+                    // whatever the file's token, and leaves quotes alone.
+                    let raw = Lexer::new('\\').without_quote_processing();
                     ex.expand(raw, &h.content)?.text
                 } else {
                     h.content.clone()

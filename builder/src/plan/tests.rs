@@ -294,3 +294,47 @@ fn expose_splits_variables() {
 }
 
 use crate::error::SyntaxError;
+
+#[test]
+fn whole_pipeline_never_panics_on_junk() {
+    let pieces: [&[u8]; 30] = [
+        b"FROM a",
+        b"FROM $B AS x",
+        b" AS y",
+        b"\nRUN ",
+        b"\nCOPY ",
+        b"\nADD ",
+        b"\nENV ",
+        b"\nARG ",
+        b"\nARG B=x",
+        b"\nWORKDIR ",
+        b"\nEXPOSE ",
+        b"\nONBUILD ",
+        b"\nHEALTHCHECK ",
+        b"\nLABEL ",
+        b"\nSHELL ",
+        b"--from=x ",
+        b"--from=0 ",
+        b"--mount=type=cache,target=/c,from=x ",
+        b"<<EOF",
+        b"\nEOF\n",
+        b"${B:-",
+        b"}",
+        b"$B",
+        b"=",
+        b"\"",
+        b"'",
+        b"\\\n",
+        b"[\"a\"]",
+        b" a b ",
+        b"CMD x",
+    ];
+    let mut fuzz = crate::fuzz::Fuzz::new(0x5eed);
+    let opts = options(&["B=x"]);
+    for _ in 0..20_000 {
+        let input = fuzz.pieces(&pieces, 16);
+        if let Ok(d) = crate::parser::parse(&input) {
+            let _ = plan(&d, &opts);
+        }
+    }
+}
