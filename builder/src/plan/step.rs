@@ -204,7 +204,14 @@ pub(super) fn plan_stage(
             }
             Instruction::Copy(c) | Instruction::Add(c) => {
                 let add = matches!(step.instruction, Instruction::Add(_));
-                let op = plan_copy(c, add, &mut ex, stages, index, step, &config, &mut deps)?;
+                let mut resolve = |from: &str| {
+                    let source = stages.resolve_from(index, from, step.node.location)?;
+                    if let Source::Stage(i) = source {
+                        deps.insert(i);
+                    }
+                    Ok(source)
+                };
+                let op = plan_copy(c, add, &mut ex, &config.workdir, &mut resolve)?;
                 let text = format!("{} {op:?}", if add { "ADD" } else { "COPY" });
                 (op, text)
             }
@@ -309,17 +316,16 @@ pub(super) fn plan_stage(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// COPY/ADD with everything expanded; `resolve` turns a `--from` value
+/// into a source (and records the dependency).
 fn plan_copy(
     c: &CopySpec,
     add: bool,
     ex: &mut Expander<'_>,
-    stages: &Stages,
-    index: usize,
-    step: &Step,
-    config: &ConfigState,
-    deps: &mut BTreeSet<usize>,
+    workdir: &str,
+    resolve: &mut dyn FnMut(&str) -> Result<Source>,
 ) -> Result<Op> {
+    let step = ex.step;
     let mut sources = Vec::with_capacity(c.sources.len());
     for s in &c.sources {
         match c.heredoc(s) {
@@ -344,7 +350,7 @@ fn plan_copy(
     let dest = if raw_dest.starts_with('/') {
         raw_dest.clone()
     } else {
-        let mut d = join(&workdir_or_root(&config.workdir), &raw_dest);
+        let mut d = join(&workdir_or_root(workdir), &raw_dest);
         let dir_like = raw_dest.ends_with('/') || raw_dest == "." || raw_dest.ends_with("/.");
         if dir_like && !d.ends_with('/') {
             d.push('/');
@@ -353,13 +359,7 @@ fn plan_copy(
     };
     let from = match ex.opt(c.from.as_deref())?.filter(|f| !f.is_empty()) {
         None => None,
-        Some(f) => {
-            let source = stages.resolve_from(index, &f, step.node.location)?;
-            if let Source::Stage(i) = source {
-                deps.insert(i);
-            }
-            Some(source)
-        }
+        Some(f) => Some(resolve(&f)?),
     };
     let chmod = ex.opt(c.chmod.as_deref())?;
     if let Some(mode) = &chmod

@@ -170,8 +170,16 @@ impl Stages {
         for step in &self.global_args {
             if let Instruction::Arg(list) = &step.instruction {
                 for (name, default) in list {
+                    // `ARG TARGETOS` before FROM keeps the predefined value.
+                    let current = scope.vars().get(name).cloned();
                     scope
-                        .declare_arg(lexer, name, default.as_deref(), build_args, None)
+                        .declare_arg(
+                            lexer,
+                            name,
+                            default.as_deref(),
+                            build_args,
+                            current.as_deref(),
+                        )
                         .map_err(|e| expand_error(step, default.as_deref().unwrap_or(name), e))?;
                 }
             }

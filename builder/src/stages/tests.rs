@@ -106,6 +106,13 @@ fn references_expand_with_stage_scope() {
     let s = stages("FROM a AS arm64\nFROM b\nARG TARGETARCH\nCOPY --from=${TARGETARCH} x y\n");
     assert_eq!(graph(&s, &[]).unwrap().deps[1], BTreeSet::from([0]));
 
+    // Redeclaring a predefined ARG globally keeps its value.
+    let s = stages("ARG TARGETARCH\nFROM img:${TARGETARCH}\n");
+    assert_eq!(
+        graph(&s, &[]).unwrap().bases[0],
+        Base::Image("img:arm64".into())
+    );
+
     // Numeric --from.
     let s = stages("FROM a\nFROM b\nCOPY --from=0 x y\n");
     assert_eq!(graph(&s, &[]).unwrap().deps[1], BTreeSet::from([0]));
