@@ -4,7 +4,7 @@
 //!
 //! Values are kept as written, quotes and `$VAR`s included: expansion
 //! depends on the ARG/ENV state at that point of the stage, which only the
-//! planner knows (see [`crate::plan`]). Exec-form (JSON) arguments are
+//! planner knows (see [`mod@crate::plan`]). Exec-form (JSON) arguments are
 //! already plain strings.
 
 mod healthcheck;

@@ -55,6 +55,36 @@ impl Default for BuildOptions {
     }
 }
 
+impl BuildOptions {
+    /// Options for a build on `build_platform` producing `target_platform`.
+    pub fn new(build_platform: Platform, target_platform: Platform) -> Self {
+        Self {
+            build_platform,
+            target_platform,
+            ..Self::default()
+        }
+    }
+
+    /// Builds stage `name` instead of the last one.
+    pub fn with_target(mut self, name: impl Into<String>) -> Self {
+        self.target = Some(name.into());
+        self
+    }
+
+    /// Sets the `--build-arg` values.
+    pub fn with_build_args(mut self, args: BuildArgs) -> Self {
+        self.build_args = args;
+        self
+    }
+
+    /// Gives the config of base image `reference` (as written in FROM,
+    /// after expansion).
+    pub fn with_base_config(mut self, reference: impl Into<String>, config: ConfigState) -> Self {
+        self.base_configs.insert(reference.into(), config);
+        self
+    }
+}
+
 /// The parts of an image config a Dockerfile sets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]

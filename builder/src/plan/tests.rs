@@ -124,23 +124,11 @@ fn plans_the_stages_a_target_needs() {
 
 #[test]
 fn target_and_unknown_target() {
-    let p = plan_of(
-        APP,
-        &BuildOptions {
-            target: Some("TEST".into()),
-            ..options(&[])
-        },
-    );
+    let p = plan_of(APP, &options(&[]).with_target("TEST"));
     assert_eq!(p.target, 1);
     assert_eq!(p.stages.len(), 1);
     assert!(matches!(
-        plan_err(
-            APP,
-            &BuildOptions {
-                target: Some("nope".into()),
-                ..options(&[])
-            }
-        ),
+        plan_err(APP, &options(&[]).with_target("nope")),
         Error::UnknownTarget { .. }
     ));
 }
