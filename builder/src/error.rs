@@ -46,6 +46,15 @@ pub(crate) fn excerpt(text: &str) -> String {
     }
 }
 
+/// ` (in `text`)`, or nothing for an empty text.
+fn quoted(text: &str) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" (in `{text}`)")
+    }
+}
+
 /// What is wrong with a Dockerfile line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -184,7 +193,7 @@ pub enum SyntaxError {
 #[non_exhaustive]
 pub enum Error {
     /// The Dockerfile does not parse.
-    #[error("dockerfile line {location}: {kind} (in `{instruction}`)")]
+    #[error("dockerfile line {location}: {kind}{}", quoted(instruction))]
     Syntax {
         /// Where.
         location: Location,

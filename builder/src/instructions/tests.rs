@@ -346,3 +346,63 @@ fn parse_all_keeps_nodes() {
         "{e}"
     );
 }
+
+/// Tabs as separators, legacy ENV/LABEL, continuation lines indented with
+/// tabs (kept, as BuildKit keeps them), comments between instructions.
+#[test]
+fn tab_separated_legacy_file() {
+    let text = "# leading comment\n#\n\nFROM\tdebian:12\nLABEL\tmaintainer\tSomeone <a@b.c> (@x)\n\
+RUN\tapt-get update && apt-get install -y \\\n\tcurl \\\n\tgit\n\
+# note\nENV\tPATH\t/opt/bin:$PATH\nENV\tPLATFORMS\t\\\n\tlinux/amd64 linux/arm64 \\\n\tlinux/s390x\n\
+VOLUME\t/var/lib/x\nENTRYPOINT\t[\"/entry\"]\nCOPY\t.\t/src\n";
+    let d = parse_str(text).unwrap();
+    let steps = parse_all(&d).unwrap();
+    let got: Vec<Instruction> = steps.into_iter().map(|s| s.instruction).collect();
+    assert_eq!(
+        got,
+        [
+            Instruction::From(FromSpec {
+                image: s("debian:12"),
+                platform: None,
+                alias: None
+            }),
+            Instruction::Label(pairs(&[("maintainer", "Someone <a@b.c> (@x)")])),
+            Instruction::Run(RunSpec {
+                cmd: ShellOrExec::Shell(s("apt-get update && apt-get install -y \tcurl \tgit")),
+                mounts: vec![],
+                network: NetworkMode::Default,
+                security: None,
+                heredocs: vec![],
+            }),
+            Instruction::Env(pairs(&[("PATH", "/opt/bin:$PATH")])),
+            Instruction::Env(pairs(&[(
+                "PLATFORMS",
+                "linux/amd64 linux/arm64 \tlinux/s390x"
+            )])),
+            Instruction::Volume(vec![s("/var/lib/x")]),
+            Instruction::Entrypoint(ShellOrExec::Exec(vec![s("/entry")])),
+            Instruction::Copy(CopySpec {
+                sources: vec![s(".")],
+                dest: s("/src"),
+                from: None,
+                chown: None,
+                chmod: None,
+                link: false,
+                parents: false,
+                exclude: vec![],
+                checksum: None,
+                keep_git_dir: false,
+                heredocs: vec![],
+            }),
+        ]
+    );
+}
+
+#[test]
+fn deep_json_falls_back_to_shell_form() {
+    let deep = format!("RUN {}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let Instruction::Run(r) = one(&deep) else {
+        panic!()
+    };
+    assert!(matches!(r.cmd, ShellOrExec::Shell(_)));
+}
