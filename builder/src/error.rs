@@ -119,6 +119,12 @@ pub enum SyntaxError {
         /// The delimiter word.
         delimiter: String,
     },
+    /// `<<"EOF'`: a heredoc delimiter with mismatched quotes.
+    #[error("quoted heredoc quotes do not match in {word:?}")]
+    InvalidHeredoc {
+        /// The word.
+        word: String,
+    },
     /// A quote never closed in a flag, ENV or LABEL word.
     #[error("unterminated quote {quote}")]
     UnterminatedQuote {

@@ -8,6 +8,7 @@
 //! not expanded.
 
 use super::words;
+use crate::error::SyntaxError;
 
 /// A heredoc body attached to an instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +35,19 @@ pub(crate) struct Marker {
     pub(crate) fd: Option<u32>,
 }
 
-/// The heredoc openers among the words of `args`.
-pub(crate) fn markers(args: &str, escape: char) -> Vec<Marker> {
-    words::words(args, escape)
-        .iter()
-        .filter_map(|w| marker(w, escape))
-        .collect()
+/// The heredoc openers among the words of `args`. `<<"EOF'` is an error,
+/// as in BuildKit.
+pub(crate) fn markers(args: &str, escape: char) -> Result<Vec<Marker>, SyntaxError> {
+    let mut out = Vec::new();
+    for word in words::words(args, escape) {
+        if let Some(m) = marker(&word, escape) {
+            out.push(m?);
+        }
+    }
+    Ok(out)
 }
 
-fn marker(word: &str, escape: char) -> Option<Marker> {
+fn marker(word: &str, escape: char) -> Option<Result<Marker, SyntaxError>> {
     let digits = word.len() - word.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     let (fd, rest) = word.split_at(digits);
     let rest = rest.strip_prefix("<<")?;
@@ -53,6 +58,13 @@ fn marker(word: &str, escape: char) -> Option<Marker> {
     if raw.is_empty() || raw.contains('<') {
         return None;
     }
+    let is_quote = |c: Option<char>| matches!(c, Some('\'' | '"'));
+    let (open, close) = (raw.chars().next(), raw.chars().last());
+    if raw.chars().count() > 1 && is_quote(open) && is_quote(close) && open != close {
+        return Some(Err(SyntaxError::InvalidHeredoc {
+            word: word.to_owned(),
+        }));
+    }
     let quoted = raw.contains(['\'', '"']) || raw.contains(escape);
     let name = if quoted {
         unquote(raw, escape)
@@ -62,12 +74,12 @@ fn marker(word: &str, escape: char) -> Option<Marker> {
     if name.is_empty() {
         return None;
     }
-    Some(Marker {
+    Some(Ok(Marker {
         name,
         expand: !quoted,
         chomp,
         fd: if fd.is_empty() { None } else { fd.parse().ok() },
-    })
+    }))
 }
 
 fn unquote(raw: &str, escape: char) -> String {
@@ -151,8 +163,14 @@ mod tests {
             ("a << b", &[]),
         ];
         for (input, want) in cases {
-            assert_eq!(&markers(input, '\\'), want, "{input:?}");
+            assert_eq!(&markers(input, '\\').unwrap(), want, "{input:?}");
         }
+    }
+
+    #[test]
+    fn mismatched_quotes_are_refused() {
+        assert!(markers("<<\"EOF'", '\\').is_err());
+        assert!(markers("<<'EOF\"", '\\').is_err());
     }
 
     #[test]

@@ -229,7 +229,9 @@ impl Parser {
             let mut node = node_from_line(&text, location)?;
             node.end_line = i;
             if node.keyword.takes_heredocs() && node.json_args().is_none() {
-                for marker in heredoc::markers(&node.args, self.directives.escape) {
+                let markers = heredoc::markers(&node.args, self.directives.escape)
+                    .map_err(|kind| node.error(kind))?;
+                for marker in markers {
                     let mut rest = lines[i..].iter().copied();
                     let before = rest.len();
                     let body = heredoc::read_body(&marker, &mut rest).ok_or_else(|| {
