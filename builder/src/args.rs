@@ -9,7 +9,10 @@
 //! - In a stage an ARG's value is the build-arg if given, else its default
 //!   (expanded), else the global value; with none of them it is declared
 //!   but unset.
-//! - ENV wins over an ARG of the same name when expanding.
+//! - ARG and ENV feed one environment, as BuildKit's dispatcher keeps it:
+//!   the later assignment of a name wins for expansion and for RUN (so
+//!   `ARG V` then `ENV V=x` gives `x`, and the reverse gives the ARG), while
+//!   only ENV reaches the image config.
 //! - The proxy ARGs (HTTP_PROXY, ..., both cases) reach RUN without being
 //!   declared and never enter the cache key, so a proxy change does not
 //!   invalidate a build.
@@ -157,8 +160,11 @@ pub fn platform_args(build: &Platform, target: &Platform) -> Vec<(String, String
 pub struct Scope {
     /// Declared ARGs with a value, in declaration order.
     args: Vec<(String, String)>,
-    /// ENV, in order (inherited first).
+    /// ENV, in order (inherited first): what the image config records.
     env: Vec<(String, String)>,
+    /// ARGs and ENV together, later assignments replacing earlier ones:
+    /// what expansion and RUN see.
+    vars: Vec<(String, String)>,
     /// Build-args consumed by an ARG so far.
     consumed: BTreeSet<String>,
 }
@@ -172,16 +178,28 @@ impl Scope {
     /// A stage's scope, starting from its base's ENV.
     pub fn with_env(env: Vec<(String, String)>) -> Self {
         Self {
+            vars: env.clone(),
             env,
             ..Self::default()
         }
     }
 
-    /// Variables for expansion: ARGs overlaid by ENV.
+    /// Variables for expansion.
     pub fn vars(&self) -> BTreeMap<String, String> {
-        let mut out: BTreeMap<String, String> = self.args.iter().cloned().collect();
-        out.extend(self.env.iter().cloned());
-        out
+        self.vars.iter().cloned().collect()
+    }
+
+    /// The environment a RUN sees, in order (proxies not included).
+    pub fn run_env(&self) -> &[(String, String)] {
+        &self.vars
+    }
+
+    fn assign(list: &mut Vec<(String, String)>, name: &str, value: Option<&str>) {
+        match (list.iter_mut().find(|(k, _)| k == name), value) {
+            (Some(slot), Some(v)) => slot.1 = v.to_owned(),
+            (None, Some(v)) => list.push((name.to_owned(), v.to_owned())),
+            (_, None) => list.retain(|(k, _)| k != name),
+        }
     }
 
     /// Expands `word` with this scope.
@@ -208,23 +226,25 @@ impl Scope {
         } else {
             global.map(str::to_owned)
         };
-        self.args.retain(|(k, _)| k != name);
+        // A valueless ARG assigns nothing: an earlier value of the name
+        // stays visible, as in BuildKit.
+        Self::assign(&mut self.args, name, value.as_deref());
         if let Some(v) = &value {
-            self.args.push((name.to_owned(), v.clone()));
+            Self::assign(&mut self.vars, name, Some(v));
         }
         Ok(value)
     }
 
     /// Sets an ARG to a known value (predefined ARGs).
     pub fn set_arg(&mut self, name: &str, value: &str) {
-        self.args.retain(|(k, _)| k != name);
-        self.args.push((name.to_owned(), value.to_owned()));
+        Self::assign(&mut self.args, name, Some(value));
+        Self::assign(&mut self.vars, name, Some(value));
     }
 
     /// Sets an ENV variable (value already expanded).
     pub fn set_env(&mut self, name: &str, value: &str) {
-        self.env.retain(|(k, _)| k != name);
-        self.env.push((name.to_owned(), value.to_owned()));
+        Self::assign(&mut self.env, name, Some(value));
+        Self::assign(&mut self.vars, name, Some(value));
     }
 
     /// The ENV list, in order.
@@ -299,6 +319,15 @@ mod tests {
         assert_eq!(scope.expand(&lexer, "${NONE-unset}").unwrap().text, "unset");
         scope.set_env("D", "env");
         assert_eq!(scope.expand(&lexer, "$D").unwrap().text, "env");
+        // The later assignment wins, whichever kind it is; ENV alone is
+        // what the config keeps.
+        scope
+            .declare_arg(&lexer, "D", Some("arg"), &build, None)
+            .unwrap();
+        assert_eq!(scope.expand(&lexer, "$D").unwrap().text, "arg");
+        assert_eq!(scope.env(), [("D".to_owned(), "env".to_owned())]);
+        scope.declare_arg(&lexer, "D", None, &build, None).unwrap();
+        assert_eq!(scope.expand(&lexer, "$D").unwrap().text, "arg");
         assert!(scope.consumed().contains("GIVEN"));
         assert!(is_proxy_arg("https_proxy") && !is_proxy_arg("PROXY"));
     }

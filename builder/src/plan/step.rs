@@ -412,15 +412,10 @@ fn canonical_mount(m: &MountSpec) -> String {
     )
 }
 
-/// RUN's environment: ENV, then declared ARGs not shadowed by ENV, then
-/// proxy build-args not already set.
+/// RUN's environment: ENV and ARGs as assigned, then proxy build-args not
+/// already set.
 fn run_env(scope: &Scope, options: &BuildOptions) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = scope.env().to_vec();
-    for (k, v) in scope.args() {
-        if !env.iter().any(|(e, _)| e == k) {
-            env.push((k.clone(), v.clone()));
-        }
-    }
+    let mut env: Vec<(String, String)> = scope.run_env().to_vec();
     for (k, v) in options.build_args.proxies() {
         if !env.iter().any(|(e, _)| *e == k) {
             env.push((k, v));

@@ -326,3 +326,20 @@ fn whole_pipeline_never_panics_on_junk() {
         }
     }
 }
+
+#[test]
+fn arg_and_env_share_one_environment() {
+    let text = "FROM a\nENV V=env\nARG V=arg\nRUN x\nWORKDIR /$V\n";
+    let p = plan_of(text, &options(&[]));
+    let s = &p.stages[0];
+    let (_, env) = run_of(&s.steps[1]);
+    assert_eq!(env, &[("V".to_owned(), "arg".to_owned())]);
+    assert_eq!(s.config.workdir, "/arg");
+    // The image keeps the ENV value.
+    assert_eq!(s.config.env, [("V".to_owned(), "env".to_owned())]);
+
+    let text = "FROM a\nARG V=arg\nENV V=env\nRUN x\n";
+    let p = plan_of(text, &options(&["V=cli"]));
+    let (_, env) = run_of(&p.stages[0].steps[1]);
+    assert_eq!(env, &[("V".to_owned(), "env".to_owned())]);
+}
