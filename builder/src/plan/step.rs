@@ -254,13 +254,27 @@ pub(super) fn plan_stage(
             Instruction::Volume(vols) => {
                 let mut out = Vec::new();
                 for v in vols {
-                    out.push(ex.word(v)?);
+                    let v = ex.word(v)?;
+                    if v.is_empty() {
+                        return Err(step.node.error(SyntaxError::Arguments {
+                            instruction: "VOLUME",
+                            expected: "non-empty paths",
+                        }));
+                    }
+                    out.push(v);
                 }
                 config.volumes.extend(out.iter().cloned());
                 (Op::Config, format!("VOLUME {}", json(&out)))
             }
             Instruction::Stopsignal(s) => {
                 let s = ex.word(s)?;
+                if !is_signal(&s) {
+                    return Err(step.node.error(SyntaxError::InvalidFlagValue {
+                        flag: "STOPSIGNAL".to_owned(),
+                        value: s,
+                        reason: "not a signal name or number",
+                    }));
+                }
                 config.stop_signal = Some(s.clone());
                 (Op::Config, format!("STOPSIGNAL {}", json(&s)))
             }
@@ -452,6 +466,28 @@ fn join(base: &str, path: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// moby's `signal.ParseSignal` on Linux: a positive number, or a name with
+/// or without `SIG`, real-time ones as `RTMIN+n` / `RTMAX-n`.
+fn is_signal(text: &str) -> bool {
+    if let Ok(n) = text.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const NAMES: [&str; 35] = [
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+        "XFSZ",
+    ];
+    if NAMES.contains(&name) || name == "RTMIN" || name == "RTMAX" {
+        return true;
+    }
+    let offset = |rest: &str| rest.parse::<u8>().is_ok_and(|n| (1..=15).contains(&n));
+    name.strip_prefix("RTMIN+").is_some_and(offset)
+        || name.strip_prefix("RTMAX-").is_some_and(offset)
+}
+
 /// `80` -> `80/tcp`; `53/udp`; `8000-8010/tcp`. Protocols tcp, udp, sctp.
 fn port_spec(word: &str) -> Result<String, &'static str> {
     let (ports, proto) = match word.split_once('/') {
@@ -484,6 +520,16 @@ mod tests {
         assert_eq!(join("/app", "src/../bin"), "/app/bin");
         assert_eq!(join("/app", "/abs"), "/abs");
         assert_eq!(join("/", "../.."), "/");
+    }
+
+    #[test]
+    fn signals() {
+        for ok in ["SIGTERM", "term", "9", "SIGRTMIN+3", "RTMAX-1", "sigwinch"] {
+            assert!(is_signal(ok), "{ok}");
+        }
+        for bad in ["0", "65", "SIGFOO", "RTMIN+16", "", "-1"] {
+            assert!(!is_signal(bad), "{bad}");
+        }
     }
 
     #[test]

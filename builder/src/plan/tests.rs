@@ -267,6 +267,10 @@ fn expansion_errors_name_the_line() {
     assert!(matches!(e, Error::Expand { .. }), "{e}");
     let e = plan_err("FROM a\nARG P\nEXPOSE $P\n", &options(&["P=http"]));
     assert!(matches!(e, Error::Syntax { .. }), "{e}");
+    let e = plan_err("FROM a\nSTOPSIGNAL SIGNOPE\n", &options(&[]));
+    assert!(matches!(e, Error::Syntax { .. }), "{e}");
+    let e = plan_err("FROM a\nVOLUME $UNSET\n", &options(&[]));
+    assert!(matches!(e, Error::Syntax { .. }), "{e}");
 }
 
 #[test]
