@@ -4,3 +4,4 @@
 //! volumes under the data root (default `/var/lib/rbox`).
 
 pub mod network;
+pub mod volume;
