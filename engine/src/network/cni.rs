@@ -247,6 +247,53 @@ pub(crate) fn result_ips(result: &Value) -> (Vec<std::net::IpAddr>, Option<std::
     (ips, gw)
 }
 
+/// Removes the bridge plugin's masquerade rules for a container whose
+/// netns is gone: the plugin learns the address from the interface, so
+/// its DEL cannot. Only the rule and chain the plugin made for exactly
+/// this network and container are touched: the chain is named
+/// `CNI-` + the first 24 hex digits of sha512(network + container id) and
+/// every rule carries the comment `name: "<network>" id: "<id>"`.
+pub(crate) fn remove_masquerade(network: &str, container_id: &str, ips: &[std::net::IpAddr]) {
+    use sha2::{Digest, Sha512};
+    let digest = Sha512::digest(format!("{network}{container_id}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let chain = format!("CNI-{}", &hex[..24]);
+    let comment = format!("name: \"{network}\" id: \"{container_id}\"");
+    let iptables = |args: &[&str]| {
+        Command::new("iptables")
+            .env("PATH", PLUGIN_PATH)
+            .args(["-w", "-t", "nat"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !iptables(&["-S", &chain]) {
+        return;
+    }
+    for ip in ips.iter().filter(|ip| ip.is_ipv4()) {
+        let src = format!("{ip}/32");
+        iptables(&[
+            "-D",
+            "POSTROUTING",
+            "-s",
+            &src,
+            "-m",
+            "comment",
+            "--comment",
+            &comment,
+            "-j",
+            &chain,
+        ]);
+    }
+    if iptables(&["-F", &chain]) && iptables(&["-X", &chain]) {
+        tracing::info!(%chain, container = container_id, "removed masquerade rules of a container whose netns was gone");
+    } else {
+        tracing::warn!(%chain, container = container_id, "cannot remove masquerade chain (still referenced?)");
+    }
+}
+
 /// Deletes a network's bridge device if it is a bridge with no ports left
 /// (the bridge plugin creates it but never removes it).
 pub(crate) fn delete_bridge(name: &str) {

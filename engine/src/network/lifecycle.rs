@@ -187,7 +187,12 @@ fn teardown(
             ports: &ep.ports,
             ipam_dir: &ipam,
         };
-        if let Err(e) = cni::del(list, &target, &rt, ep.cni_result.as_ref()) {
+        let ns_gone = ep.own_netns && !ns.exists();
+        let del = cni::del(list, &target, &rt, ep.cni_result.as_ref());
+        if ns_gone && let Some(net) = &ep.network {
+            cni::remove_masquerade(net, &ep.container_id, &ep.ips);
+        }
+        if let Err(e) = del {
             if !force {
                 return Err(e);
             }
