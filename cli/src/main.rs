@@ -3,6 +3,7 @@
 //! invoked under the name `rbox-runc`.
 
 mod commands;
+mod engine_cli;
 mod log;
 mod runtime_cli;
 mod trace;
@@ -23,8 +24,15 @@ fn main() -> ExitCode {
         // Called by podman/containerd/dockerd as their OCI runtime.
         runtime_cli::RuntimeCli::parse_from(args)
     } else {
-        match Cli::parse_from(args).command {
-            Command::Runtime(rt) => rt,
+        let cli = Cli::parse_from(args);
+        match cli.command {
+            Command::Runtime(rt) => *rt,
+            Command::Network(c) => {
+                return engine_cli::exit(engine_cli::network::main(&cli.data_root, c));
+            }
+            Command::Volume(c) => {
+                return engine_cli::exit(engine_cli::volume::main(&cli.data_root, c));
+            }
         }
     };
     if matches!(rt.command, runtime_cli::RuntimeCommand::Exec(_)) {
@@ -46,6 +54,13 @@ fn main() -> ExitCode {
     about = "rbox: build, pull, push and run OCI containers without a daemon"
 )]
 struct Cli {
+    /// Store and engine directory: images, containers, networks, volumes.
+    #[arg(
+        long = "data-root",
+        env = "RBOX_DATA_ROOT",
+        default_value = "/var/lib/rbox"
+    )]
+    data_root: std::path::PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,5 +68,11 @@ struct Cli {
 #[derive(clap::Subcommand, Debug)]
 enum Command {
     /// The runc-compatible OCI runtime interface (also installed as `rbox-runc`).
-    Runtime(runtime_cli::RuntimeCli),
+    Runtime(Box<runtime_cli::RuntimeCli>),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(engine_cli::network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(engine_cli::volume::VolumeCommand),
 }

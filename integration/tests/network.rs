@@ -488,3 +488,97 @@ fn search_lines() -> String {
         .map(|l| format!("{l}\n"))
         .collect()
 }
+
+#[test]
+fn detach_after_the_netns_is_gone_releases_everything() {
+    const T: &str = "detach_after_the_netns_is_gone_releases_everything";
+    if !guard(T) {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let before = iptables_save();
+    let mut net = Net::new(204);
+    let id = unique_id("cl");
+    let mut req = net.request(&id, "lost");
+    req.ports = network::parse_publish("127.0.0.1::80").expect("spec");
+    let a = net.attach(&req).expect("attach");
+    // As after a reboot or a killed engine: the namespace (and its veth) vanish.
+    let ns = a.netns_path.expect("netns");
+    let st = Command::new("umount")
+        .arg("-l")
+        .arg(&ns)
+        .status()
+        .expect("umount");
+    assert!(st.success());
+    std::fs::remove_file(&ns).expect("rm netns file");
+    network::detach(net.root(), &id).expect("detach without a netns");
+    assert!(net.leases().is_empty(), "address released");
+    assert!(!net.root().join("networks/endpoints").join(&id).exists());
+    let after = iptables_save();
+    let (left, lost) = iptables_diff(&before, &after, &[&id, &net.subnet_prefix()]);
+    assert!(left.is_empty(), "rules left behind: {left:#?}");
+    assert!(lost.is_empty(), "host rules removed: {lost:#?}");
+}
+
+#[test]
+fn cli_network_and_volume_commands() {
+    let tmp = TempRoot::new("rbox-net-cli").expect("temp");
+    let rbox = |args: &[&str]| {
+        let out = Command::new(rbox_integration::rbox_bin())
+            .arg("--data-root")
+            .arg(tmp.path())
+            .args(args)
+            .output()
+            .expect("run rbox");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let bridge = format!("rbc{}", std::process::id() % 100_000);
+    let (ok, id, err) = rbox(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.209.230.0/24",
+        "-o",
+        &format!("com.docker.network.bridge.name={bridge}"),
+        "clinet",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(id.trim().len(), 64);
+    let (ok, ls, _) = rbox(&["network", "ls"]);
+    assert!(
+        ok && ls.contains("clinet") && ls.starts_with("NETWORK ID"),
+        "{ls}"
+    );
+    let (ok, js, _) = rbox(&["network", "inspect", "clinet"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&js).expect("inspect json");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.209.230.0/24");
+    assert_eq!(
+        v[0]["Options"]["com.docker.network.bridge.name"],
+        bridge.as_str()
+    );
+    let (ok, _, err) = rbox(&["network", "create", "host"]);
+    assert!(!ok && err.contains("predefined"), "{err}");
+    let (ok, out, _) = rbox(&["network", "rm", "clinet"]);
+    assert!(ok && out.trim() == "clinet");
+
+    let (ok, out, err) = rbox(&["volume", "create", "--label", "a=b", "vol1"]);
+    assert!(ok && out.trim() == "vol1", "{err}");
+    let (ok, ls, _) = rbox(&["volume", "ls", "-q"]);
+    assert!(ok && ls.trim() == "vol1", "{ls}");
+    let (ok, js, _) = rbox(&["volume", "inspect", "vol1"]);
+    assert!(ok);
+    let v: serde_json::Value = serde_json::from_str(&js).expect("inspect json");
+    assert_eq!(v[0]["Labels"]["a"], "b");
+    assert_eq!(v[0]["Driver"], "local");
+    let (ok, _, err) = rbox(&["volume", "create", "-x"]);
+    assert!(!ok, "{err}");
+    let (ok, out, _) = rbox(&["volume", "prune", "--force", "--all"]);
+    assert!(ok && out.contains("vol1"), "{out}");
+    let (ok, _, err) = rbox(&["volume", "rm", "vol1"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+}
