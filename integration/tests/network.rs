@@ -315,22 +315,32 @@ fn published_port_reaches_container_from_host_loopback() {
     let id = unique_id("cp");
     let mut req = net.request(&id, "pub");
     // Host port 0: attach picks a free one.
+    // Host port 0 twice: on loopback only, and on all addresses.
     req.ports = network::parse_publish("127.0.0.1::8080").expect("spec");
+    req.ports
+        .extend(network::parse_publish("8080").expect("spec"));
     let a = net.attach(&req).expect("attach with -p");
     let port = a.ports[0].host_port;
-    assert_ne!(port, 0);
+    let any_port = a.ports[1].host_port;
+    assert!(
+        port != 0 && any_port != 0 && port != any_port,
+        "{:?}",
+        a.ports
+    );
     let _server = httpd(
         a.netns_path.as_ref().expect("netns"),
         &net.tmp.join("www"),
         "published",
     );
-    let resp = http_get(("127.0.0.1", port));
-    assert!(resp.ends_with("published"), "{resp}");
+    for p in [port, any_port] {
+        let resp = http_get(("127.0.0.1", p));
+        assert!(resp.ends_with("published"), "{resp}");
+    }
 
     // The same host port again: refused before any plugin runs, nothing left.
     let other = unique_id("cq");
     let mut req2 = net.request(&other, "second");
-    req2.ports = a.ports.clone();
+    req2.ports = a.ports[..1].to_vec();
     let e = net.attach(&req2).expect_err("published twice");
     assert!(matches!(e, NetworkError::PortPublished { .. }), "{e}");
     // A port a host process holds: a clear "in use" error.
@@ -352,14 +362,22 @@ fn published_port_reaches_container_from_host_loopback() {
     let (left, lost) = iptables_diff(
         &before,
         &after,
-        &[&id, &other, &net.subnet_prefix(), &format!("{port}")],
+        &[
+            &id,
+            &other,
+            &net.subnet_prefix(),
+            &format!("dport {port}"),
+            &format!("dport {any_port}"),
+        ],
     );
     assert!(left.is_empty(), "rules left behind: {left:#?}");
     assert!(lost.is_empty(), "host rules removed: {lost:#?}");
-    assert!(
-        TcpStream::connect(("127.0.0.1", port)).is_err(),
-        "port {port} is no longer forwarded"
-    );
+    for p in [port, any_port] {
+        assert!(
+            TcpStream::connect(("127.0.0.1", p)).is_err(),
+            "port {p} is no longer forwarded"
+        );
+    }
 }
 
 #[test]

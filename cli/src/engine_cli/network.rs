@@ -132,6 +132,11 @@ fn create(root: &Path, a: CreateArgs) -> Result<()> {
 fn rm(root: &Path, names: &[String]) -> Result<()> {
     let mut failed = false;
     for n in names {
+        if n == network::DEFAULT_NETWORK {
+            eprintln!("rbox: {n} is a pre-defined network and cannot be removed");
+            failed = true;
+            continue;
+        }
         match network::remove_network(root, n) {
             Ok(()) => println!("{n}"),
             Err(e) => {
