@@ -267,6 +267,28 @@ fn user_network_containers_reach_each_other_by_ip_and_hosts_name_them() {
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"), "{h}");
     }
     assert_eq!(b.hosts_file, b_hosts);
+    // What a resolver in b makes of it, with the file bind-mounted as the
+    // engine will: the peer's name gives the peer's address.
+    if have_command("getent") && have_command("unshare") {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", b_ns.display()))
+            .args([
+                "unshare",
+                "-m",
+                "sh",
+                "-c",
+                "mount --bind \"$0\" /etc/hosts && getent hosts web",
+            ])
+            .arg(&b.hosts_path)
+            .output()
+            .expect("getent");
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            got.starts_with(&format!("{} ", ipv4(&a))),
+            "{got} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert!(
         !b.resolv_conf.contains("nameserver 127."),
         "{}",

@@ -11,6 +11,13 @@
 //! - `host`: no netns; `none`: a fresh netns with only `lo` up;
 //!   `container:<id>`: that container's netns, hosts and resolv.conf.
 //!
+//! How the engine uses it: call [`attach`] before creating the container;
+//! put [`Attachment::netns_path`] in the spec's network namespace `path`
+//! (no network namespace entry for host mode), bind-mount
+//! [`Attachment::hosts_path`] and [`Attachment::resolv_conf_path`] (not
+//! copies: hosts files change as peers come and go); call [`detach`] when
+//! the container is removed or its creation failed.
+//!
 //! Invariants: the host's own interfaces, routes and iptables chains are
 //! never touched — only what the plugins create for rbox's networks, and
 //! the bridges rbox's networks own. A failed attach runs DEL and leaves
