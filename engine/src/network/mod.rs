@@ -269,6 +269,35 @@ mod tests {
     }
 
     #[test]
+    fn default_network_and_missing_network() {
+        let tmp = rbox_test_support::TempRoot::new("rbox-net").expect("temp");
+        let root = tmp.path();
+        // Only the definition: the bridge device appears on the first ADD.
+        let info = ensure_default_network(root, &NetworkOptions::default()).expect("default");
+        assert_eq!(info.name, DEFAULT_NETWORK);
+        assert_eq!(info.bridge, DEFAULT_BRIDGE);
+        assert_eq!(info.subnet, DEFAULT_BRIDGE_SUBNET);
+        assert_eq!(info.gateway.to_string(), "10.209.0.1");
+        let again =
+            ensure_default_network(root, &NetworkOptions::default().subnet("10.209.9.0/24"))
+                .expect("exists");
+        assert_eq!(again.id, info.id, "an existing default network is kept");
+        let req = NetworkRequest {
+            container_id: "c1".into(),
+            name: "c1".into(),
+            mode: NetworkMode::Bridge("nope".into()),
+            ports: Vec::new(),
+            dns: Vec::new(),
+            extra_hosts: Vec::new(),
+            hostname: "c1".into(),
+        };
+        let e = attach(root, &req).expect_err("no such network");
+        assert!(matches!(e, NetworkError::NetworkNotFound { .. }), "{e}");
+        assert!(endpoints(root, "nope").expect("eps").is_empty());
+        assert!(!root.join("networks/endpoints/c1").exists());
+    }
+
+    #[test]
     fn invalid_container_ids_are_refused() {
         let tmp = rbox_test_support::TempRoot::new("rbox-net").expect("temp");
         for id in ["../x", "", "a/b"] {
