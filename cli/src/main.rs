@@ -3,6 +3,7 @@
 //! invoked under the name `rbox-runc`.
 
 mod commands;
+mod engine_cli;
 mod image_cli;
 mod log;
 mod runtime_cli;
@@ -40,6 +41,12 @@ fn main() -> ExitCode {
             }
             Command::Load(a) => {
                 return image_cli::main(&cli.global, image_cli::ImageCommand::Load(a));
+            }
+            Command::Network(c) => {
+                return engine_cli::exit(engine_cli::network::main(&cli.global.data_root, c));
+            }
+            Command::Volume(c) => {
+                return engine_cli::exit(engine_cli::volume::main(&cli.global.data_root, c));
             }
         }
     };
@@ -108,4 +115,10 @@ enum Command {
     Save(image_cli::SaveArgs),
     /// Read images from a tar archive (docker-archive or OCI layout; gzip/zstd/plain).
     Load(image_cli::LoadArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(engine_cli::network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(engine_cli::volume::VolumeCommand),
 }
