@@ -16,6 +16,8 @@ pub struct HttpRequest {
     pub path: String,
     /// The decoded query parameters (last one wins).
     pub query: BTreeMap<String, String>,
+    /// Every decoded query parameter, in order (repeated `scope`s).
+    pub query_all: Vec<(String, String)>,
     /// Header names lowercased.
     pub headers: BTreeMap<String, String>,
     /// The body.
@@ -128,7 +130,7 @@ pub(super) fn read_request(stream: &TcpStream) -> io::Result<Option<HttpRequest>
         // Not sent by the clients under test; ignored.
     }
     let (path, q) = target.split_once('?').unwrap_or((target, ""));
-    let query = q
+    let query_all: Vec<(String, String)> = q
         .split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -136,10 +138,12 @@ pub(super) fn read_request(stream: &TcpStream) -> io::Result<Option<HttpRequest>
             (percent_decode(k), percent_decode(v))
         })
         .collect();
+    let query = query_all.iter().cloned().collect();
     Ok(Some(HttpRequest {
         method: method.to_owned(),
         path: path.to_owned(),
         query,
+        query_all,
         headers,
         body,
     }))
@@ -238,5 +242,71 @@ fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         _ => "Status",
+    }
+}
+
+type Handler = dyn Fn(&HttpRequest) -> HttpResponse + Send + Sync;
+
+/// A tiny HTTP server on a free loopback port calling `handler` for each
+/// request (a token endpoint for a real registry, say). Dropping it stops
+/// the accept loop.
+pub struct HttpServer {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HttpServer {
+    /// Starts serving.
+    ///
+    /// # Panics
+    ///
+    /// If no port can be bound (tests only).
+    pub fn start(handler: impl Fn(&HttpRequest) -> HttpResponse + Send + Sync + 'static) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let addr = listener.local_addr().expect("bound socket has an address");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let handler: std::sync::Arc<Handler> = std::sync::Arc::new(handler);
+        let sp = stop.clone();
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if sp.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let h = handler.clone();
+                std::thread::spawn(move || {
+                    if let Ok(Some(req)) = read_request(&conn) {
+                        let resp = h(&req);
+                        let plan = BodyPlan {
+                            cut_after: None,
+                            slow: None,
+                        };
+                        let _ = write_response(&conn, req.method == "HEAD", &resp, &plan);
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+}
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use sha2::Digest as _;
 
 use http::{BodyPlan, read_request, write_response};
-pub use http::{HttpRequest, HttpResponse, percent_decode};
+pub use http::{HttpRequest, HttpResponse, HttpServer, percent_decode};
 
 /// ECR's smallest accepted chunk for all but the last PATCH.
 pub const ECR_MIN_CHUNK: usize = 5 * 1024 * 1024;

@@ -1,0 +1,273 @@
+//! Integration tests against Debian's real registry (distribution 2.8)
+//! on loopback: plain HTTP, TLS with a throw-away CA, htpasswd basic auth
+//! and bearer tokens from a token server of our own. Each test starts its
+//! own registry and kills it on drop; without /usr/bin/docker-registry
+//! they print SKIP (or fail under RBOX_REQUIRE_PRIVILEGED=1).
+
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use harness::{Distribution, Mode, PASSWORD, TLS_HOST, USER, available};
+use rbox_image::{Digest, Reference, Store};
+use rbox_registry::{
+    BlobPush, Client, ClientConfig, Credential, Error, NoProgress, StaticCredentials, media,
+};
+use rbox_test_support::TempRoot;
+
+fn config(reg: &Distribution) -> ClientConfig {
+    let mut c = ClientConfig::default();
+    c.backoff = Duration::from_millis(10);
+    c.retries = 2;
+    c.certs_dirs = Vec::new();
+    if reg.mode == Mode::Tls {
+        c.resolve = vec![(TLS_HOST.to_owned(), reg.addr())];
+        c.certs_dirs = vec![reg.certs_d()];
+    }
+    c
+}
+
+fn creds(reg: &Distribution) -> StaticCredentials {
+    StaticCredentials::new().with(
+        reg.host(),
+        Credential::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        },
+    )
+}
+
+fn client(reg: &Distribution) -> Client {
+    Client::new(config(reg), Arc::new(creds(reg)))
+}
+
+/// A blob in the store and its descriptor JSON.
+fn blob(store: &Store, media_type: &str, data: &[u8]) -> (Digest, String) {
+    let d = store.write_blob(data).unwrap();
+    let desc = format!(
+        r#"{{"mediaType":"{media_type}","digest":"{d}","size":{}}}"#,
+        data.len()
+    );
+    (d, desc)
+}
+
+/// An image of `layers` layers for `arch`: (manifest digest, manifest
+/// bytes, every blob digest with its size).
+fn make_image(store: &Store, arch: &str, layers: usize) -> (Digest, Vec<u8>, Vec<(Digest, u64)>) {
+    let mut blobs = Vec::new();
+    let mut layer_descs = Vec::new();
+    for i in 0..layers {
+        let data: Vec<u8> = (0..(100_000 + i * 7919))
+            .map(|j| (j as u8) ^ (i as u8) ^ arch.len() as u8)
+            .collect();
+        let (d, desc) = blob(store, "application/vnd.oci.image.layer.v1.tar+gzip", &data);
+        blobs.push((d, data.len() as u64));
+        layer_descs.push(desc);
+    }
+    let config = format!(
+        r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
+    );
+    let (cd, cdesc) = blob(
+        store,
+        "application/vnd.oci.image.config.v1+json",
+        config.as_bytes(),
+    );
+    blobs.push((cd, config.len() as u64));
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","config":{cdesc},"layers":[{}]}}"#,
+        media::OCI_MANIFEST,
+        layer_descs.join(",")
+    );
+    let md = store.write_blob(manifest.as_bytes()).unwrap();
+    (md, manifest.into_bytes(), blobs)
+}
+
+fn push_image(
+    c: &Client,
+    store: &Store,
+    target: &Reference,
+    blobs: &[(Digest, u64)],
+    manifest: &[u8],
+) {
+    for (d, size) in blobs {
+        c.push_blob(target, d, *size, store, None, &NoProgress)
+            .unwrap();
+    }
+    c.put_manifest(target, media::OCI_MANIFEST, manifest)
+        .unwrap();
+}
+
+fn pull_and_compare(c: &Client, source: &Store, r: &Reference) {
+    let t = TempRoot::new("rbox-pull").unwrap();
+    let dest = Store::open(t.join("store")).unwrap();
+    let m = c.fetch_manifest(r).unwrap();
+    if media::is_index_type(&m.media_type) {
+        let index: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+        for child in index["manifests"].as_array().unwrap() {
+            let d = Digest::parse(child["digest"].as_str().unwrap()).unwrap();
+            pull_and_compare(c, source, &r.with_digest(d));
+        }
+        return;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+    let mut descs = vec![v["config"].clone()];
+    descs.extend(v["layers"].as_array().unwrap().iter().cloned());
+    for desc in descs {
+        let d = Digest::parse(desc["digest"].as_str().unwrap()).unwrap();
+        let size = desc["size"].as_u64().unwrap();
+        c.pull_blob(r, &d, Some(size), &dest, &NoProgress).unwrap();
+        assert_eq!(dest.read_blob(&d).unwrap(), source.read_blob(&d).unwrap());
+    }
+}
+
+/// Push a three-layer image and a two-arch index, read them back, list
+/// tags, mount across repositories, delete.
+fn round_trip(reg: &Distribution) {
+    let c = client(reg);
+    let t = TempRoot::new("rbox-push").unwrap();
+    let store = Store::open(t.join("store")).unwrap();
+    let host = reg.host();
+
+    let (md, manifest, blobs) = make_image(&store, "amd64", 3);
+    let single = Reference::parse(&format!("{host}/rbox/single:v1")).unwrap();
+    push_image(&c, &store, &single, &blobs, &manifest);
+    let got = c.fetch_manifest(&single).unwrap();
+    assert_eq!(got.digest, md);
+    assert_eq!(got.media_type, media::OCI_MANIFEST);
+    pull_and_compare(&c, &store, &single);
+
+    // Multi-arch: two images and an index over them.
+    let multi = Reference::parse(&format!("{host}/rbox/multi:v1")).unwrap();
+    let mut entries = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let (d, m, b) = make_image(&store, arch, 2);
+        push_image(&c, &store, &multi.with_digest(d.clone()), &b, &m);
+        entries.push(format!(
+            r#"{{"mediaType":"{}","digest":"{d}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#,
+            media::OCI_MANIFEST,
+            m.len()
+        ));
+    }
+    let index = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
+        media::OCI_INDEX,
+        entries.join(",")
+    );
+    c.put_manifest(&multi, media::OCI_INDEX, index.as_bytes())
+        .unwrap();
+    let got = c.fetch_manifest(&multi).unwrap();
+    assert_eq!(got.media_type, media::OCI_INDEX);
+    assert_eq!(got.digest, Digest::sha256(index.as_bytes()));
+    pull_and_compare(&c, &store, &multi);
+
+    // Second push: every blob is already there.
+    for (d, size) in &blobs {
+        let r = c
+            .push_blob(&single, d, *size, &store, None, &NoProgress)
+            .unwrap();
+        assert_eq!(r, BlobPush::Exists);
+    }
+    // Cross-repository mount.
+    let other = Reference::parse(&format!("{host}/rbox/other:v1")).unwrap();
+    for (d, size) in &blobs {
+        let r = c
+            .push_blob(&other, d, *size, &store, Some(&single), &NoProgress)
+            .unwrap();
+        assert_eq!(r, BlobPush::Mounted, "{d}");
+    }
+    c.put_manifest(&other, media::OCI_MANIFEST, &manifest)
+        .unwrap();
+
+    c.put_manifest(
+        &single.with_tag("v2").unwrap(),
+        media::OCI_MANIFEST,
+        &manifest,
+    )
+    .unwrap();
+    let mut tags = c.list_tags(&single).unwrap();
+    tags.sort();
+    assert_eq!(tags, ["v1", "v2"]);
+
+    let head = c.head_manifest(&single).unwrap().unwrap();
+    assert_eq!(head.digest, Some(md.clone()));
+    c.delete_manifest(&single.with_digest(md)).unwrap();
+    let err = c.fetch_manifest(&single).unwrap_err();
+    assert!(matches!(err, Error::ManifestUnknown { .. }), "{err}");
+}
+
+#[test]
+fn distribution_http_round_trip() {
+    if !available("distribution_http_round_trip", Mode::Http) {
+        return;
+    }
+    let reg = Distribution::start(Mode::Http);
+    round_trip(&reg);
+}
+
+#[test]
+fn distribution_tls_round_trip() {
+    if !available("distribution_tls_round_trip", Mode::Tls) {
+        return;
+    }
+    let reg = Distribution::start(Mode::Tls);
+    round_trip(&reg);
+
+    // Without the CA the handshake fails with a hint.
+    let mut cfg = config(&reg);
+    cfg.certs_dirs = Vec::new();
+    cfg.retries = 0;
+    let c = Client::new(cfg.clone(), Arc::new(StaticCredentials::new()));
+    let err = c.ping(&reg.host()).unwrap_err();
+    assert!(matches!(err, Error::Tls { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("--tls-verify=false") && msg.contains("certs.d"),
+        "{msg}"
+    );
+
+    // --tls-verify=false gets through.
+    cfg.tls_verify = false;
+    let c = Client::new(cfg, Arc::new(StaticCredentials::new()));
+    c.ping(&reg.host()).unwrap();
+}
+
+#[test]
+fn distribution_htpasswd_round_trip() {
+    if !available("distribution_htpasswd_round_trip", Mode::Htpasswd) {
+        return;
+    }
+    let reg = Distribution::start(Mode::Htpasswd);
+    round_trip(&reg);
+
+    let anon = Client::new(config(&reg), Arc::new(StaticCredentials::new()));
+    let r = Reference::parse(&format!("{}/rbox/single:v2", reg.host())).unwrap();
+    let err = anon.fetch_manifest(&r).unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+
+    let wrong = StaticCredentials::new().with(
+        reg.host(),
+        Credential::Basic {
+            username: USER.into(),
+            password: "wrong".into(),
+        },
+    );
+    let err = Client::new(config(&reg), Arc::new(wrong))
+        .fetch_manifest(&r)
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+}
+
+#[test]
+fn distribution_token_round_trip() {
+    if !available("distribution_token_round_trip", Mode::Token) {
+        return;
+    }
+    let reg = Distribution::start(Mode::Token);
+    round_trip(&reg);
+
+    let anon = Client::new(config(&reg), Arc::new(StaticCredentials::new()));
+    let r = Reference::parse(&format!("{}/rbox/single:v2", reg.host())).unwrap();
+    let err = anon.fetch_manifest(&r).unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+}
