@@ -191,6 +191,19 @@ pub enum Error {
         /// The image reference.
         reference: String,
     },
+    /// An index to push lists a manifest the store does not have (the
+    /// image was pulled for one platform only).
+    #[error(
+        "index {index} lists manifest {missing} ({platform}) which is not in the store: pull all platforms of the image before pushing the index, or push one platform's manifest"
+    )]
+    IncompleteIndex {
+        /// The index.
+        index: Digest,
+        /// The missing manifest.
+        missing: Digest,
+        /// Its platform, if the index says.
+        platform: String,
+    },
     /// A store operation failed.
     #[error("image store")]
     Store(#[from] rbox_image::Error),
