@@ -7,7 +7,13 @@ pub use rbox_image::manifest::media_type::{
 
 /// True for the four manifest types above.
 pub fn is_manifest_type(media_type: &str) -> bool {
-    [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].contains(&media_type)
+    [
+        OCI_MANIFEST,
+        OCI_INDEX,
+        DOCKER_MANIFEST,
+        DOCKER_MANIFEST_LIST,
+    ]
+    .contains(&media_type)
 }
 
 /// True for an index or manifest list.

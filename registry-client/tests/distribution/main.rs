@@ -4,12 +4,15 @@
 //! own registry and kills it on drop; without /usr/bin/docker-registry
 //! they print SKIP (or fail under RBOX_REQUIRE_PRIVILEGED=1).
 
+#[path = "../common/mod.rs"]
+mod common;
 mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use harness::{Distribution, Mode, PASSWORD, TLS_HOST, USER, available};
+use rbox_image::manifest::Platform;
 use rbox_image::{Digest, Reference, Store};
 use rbox_registry::{
     BlobPush, Client, ClientConfig, Credential, Error, NoProgress, StaticCredentials, media,
@@ -40,47 +43,6 @@ fn creds(reg: &Distribution) -> StaticCredentials {
 
 fn client(reg: &Distribution) -> Client {
     Client::new(config(reg), Arc::new(creds(reg)))
-}
-
-/// A blob in the store and its descriptor JSON.
-fn blob(store: &Store, media_type: &str, data: &[u8]) -> (Digest, String) {
-    let d = store.write_blob(data).unwrap();
-    let desc = format!(
-        r#"{{"mediaType":"{media_type}","digest":"{d}","size":{}}}"#,
-        data.len()
-    );
-    (d, desc)
-}
-
-/// An image of `layers` layers for `arch`: (manifest digest, manifest
-/// bytes, every blob digest with its size).
-fn make_image(store: &Store, arch: &str, layers: usize) -> (Digest, Vec<u8>, Vec<(Digest, u64)>) {
-    let mut blobs = Vec::new();
-    let mut layer_descs = Vec::new();
-    for i in 0..layers {
-        let data: Vec<u8> = (0..(100_000 + i * 7919))
-            .map(|j| (j as u8) ^ (i as u8) ^ arch.len() as u8)
-            .collect();
-        let (d, desc) = blob(store, "application/vnd.oci.image.layer.v1.tar+gzip", &data);
-        blobs.push((d, data.len() as u64));
-        layer_descs.push(desc);
-    }
-    let config = format!(
-        r#"{{"architecture":"{arch}","os":"linux","rootfs":{{"type":"layers","diff_ids":[]}}}}"#
-    );
-    let (cd, cdesc) = blob(
-        store,
-        "application/vnd.oci.image.config.v1+json",
-        config.as_bytes(),
-    );
-    blobs.push((cd, config.len() as u64));
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{}","config":{cdesc},"layers":[{}]}}"#,
-        media::OCI_MANIFEST,
-        layer_descs.join(",")
-    );
-    let md = store.write_blob(manifest.as_bytes()).unwrap();
-    (md, manifest.into_bytes(), blobs)
 }
 
 fn push_image(
@@ -129,7 +91,12 @@ fn round_trip(reg: &Distribution) {
     let store = Store::open(t.join("store")).unwrap();
     let host = reg.host();
 
-    let (md, manifest, blobs) = make_image(&store, "amd64", 3);
+    let img = common::make_image(&store, "amd64", 3);
+    let (md, manifest, blobs) = (
+        img.manifest.clone(),
+        img.manifest_bytes.clone(),
+        img.blobs.clone(),
+    );
     let single = Reference::parse(&format!("{host}/rbox/single:v1")).unwrap();
     push_image(&c, &store, &single, &blobs, &manifest);
     let got = c.fetch_manifest(&single).unwrap();
@@ -137,29 +104,31 @@ fn round_trip(reg: &Distribution) {
     assert_eq!(got.media_type, media::OCI_MANIFEST);
     pull_and_compare(&c, &store, &single);
 
-    // Multi-arch: two images and an index over them.
+    // Multi-arch through the high-level API: push an index of two
+    // platforms, pull each platform into a fresh store.
     let multi = Reference::parse(&format!("{host}/rbox/multi:v1")).unwrap();
-    let mut entries = Vec::new();
-    for arch in ["amd64", "arm64"] {
-        let (d, m, b) = make_image(&store, arch, 2);
-        push_image(&c, &store, &multi.with_digest(d.clone()), &b, &m);
-        entries.push(format!(
-            r#"{{"mediaType":"{}","digest":"{d}","size":{},"platform":{{"architecture":"{arch}","os":"linux"}}}}"#,
-            media::OCI_MANIFEST,
-            m.len()
-        ));
-    }
-    let index = format!(
-        r#"{{"schemaVersion":2,"mediaType":"{}","manifests":[{}]}}"#,
-        media::OCI_INDEX,
-        entries.join(",")
-    );
-    c.put_manifest(&multi, media::OCI_INDEX, index.as_bytes())
-        .unwrap();
+    let amd = common::make_image(&store, "amd64", 2);
+    let arm = common::make_image(&store, "arm64", 3);
+    let (index, index_bytes) = common::make_index(&store, &[&amd, &arm]);
+    let pushed = c.push(&store, &index, &multi, &NoProgress).unwrap();
+    assert_eq!(pushed.target.digest, index);
     let got = c.fetch_manifest(&multi).unwrap();
     assert_eq!(got.media_type, media::OCI_INDEX);
-    assert_eq!(got.digest, Digest::sha256(index.as_bytes()));
+    assert_eq!(got.bytes, index_bytes);
     pull_and_compare(&c, &store, &multi);
+    for img in [&amd, &arm] {
+        let t = TempRoot::new("rbox-hl-pull").unwrap();
+        let dest = Store::open(t.join("store")).unwrap();
+        let platform = Platform::new("linux", &img.arch, None);
+        let pulled = c.pull(&multi, &platform, &dest, &NoProgress).unwrap();
+        assert_eq!(pulled.manifest.digest, img.manifest);
+        let image = dest.image_for(&pulled.target, &platform).unwrap();
+        assert_eq!(image.id, img.config);
+        assert_eq!(image.layers().unwrap().len(), pulled.layers.len());
+        for (d, _) in &img.blobs {
+            assert_eq!(dest.read_blob(d).unwrap(), store.read_blob(d).unwrap());
+        }
+    }
 
     // Second push: every blob is already there.
     for (d, size) in &blobs {
