@@ -87,3 +87,23 @@ impl Client {
         Ok(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_hub_is_spoken_to_at_its_api_host() {
+        let c = Client::anonymous();
+        assert_eq!(c.endpoint("docker.io").unwrap().api_host, DOCKER_HUB_API);
+        assert_eq!(
+            c.endpoint("docker.io").unwrap().registry,
+            "docker.io",
+            "credentials and messages keep the reference's name"
+        );
+        assert_eq!(c.endpoint("quay.io").unwrap().api_host, "quay.io");
+        let r = Reference::parse("busybox").unwrap();
+        assert_eq!(r.path(), "library/busybox");
+        assert_eq!(c.endpoint_for(&r).unwrap().api_host, DOCKER_HUB_API);
+    }
+}

@@ -72,3 +72,27 @@ impl CredentialSource for StaticCredentials {
         Ok(self.map.get(registry).cloned())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let b = Credential::Basic {
+            username: "me".into(),
+            password: "hunter2".into(),
+        };
+        let t = Credential::IdentityToken("refresh-xyz".into());
+        let s = format!("{b:?} {t:?}");
+        assert!(s.contains("me") && !s.contains("hunter2") && !s.contains("refresh-xyz"));
+    }
+
+    #[test]
+    fn static_credentials_by_host() {
+        let c =
+            StaticCredentials::new().with("localhost:5000", Credential::IdentityToken("t".into()));
+        assert!(c.credential("localhost:5000").unwrap().is_some());
+        assert!(c.credential("localhost").unwrap().is_none());
+    }
+}

@@ -195,6 +195,14 @@ fn distribution_tls_round_trip() {
         "{msg}"
     );
 
+    // A host listed as insecure skips verification (docker's
+    // insecure-registries).
+    let mut insecure = cfg.clone();
+    insecure.insecure_registries = vec![reg.host()];
+    Client::new(insecure, Arc::new(StaticCredentials::new()))
+        .ping(&reg.host())
+        .unwrap();
+
     // --tls-verify=false gets through.
     cfg.tls_verify = false;
     let c = Client::new(cfg, Arc::new(StaticCredentials::new()));

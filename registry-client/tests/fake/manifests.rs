@@ -115,3 +115,17 @@ fn put_delete_and_paginated_tags() {
     c.delete_manifest(&reference(&reg, &format!("ns/app@{}", Digest::sha256(m))))
         .unwrap();
 }
+
+#[test]
+fn forbidden_names_the_repository() {
+    let reg = FakeRegistry::start();
+    reg.faults(|f| {
+        f.fail_statuses = vec![403];
+        f.fail_path = "/manifests/".into();
+    });
+    let err = anon()
+        .fetch_manifest(&reference(&reg, "secret/app:v1"))
+        .unwrap_err();
+    assert!(matches!(err, Error::Forbidden { .. }), "{err}");
+    assert!(err.to_string().contains("secret/app"), "{err}");
+}
