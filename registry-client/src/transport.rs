@@ -194,9 +194,11 @@ impl Endpoint {
                 Ok(r) => break r,
                 Err(e) => {
                     let err = self.request_error(&url, &e);
-                    // Only a plain connection failure is worth retrying
-                    // here; an https attempt at an http server is not.
-                    if !(scheme == "http" && err.is_transient() && attempt < self.retries) {
+                    // An insecure host's https attempt falls back to http
+                    // at once; otherwise a connection failure is retried
+                    // (a TLS error is not transient, so never retried).
+                    let may_retry = scheme == "http" || !self.insecure;
+                    if !(may_retry && err.is_transient() && attempt < self.retries) {
                         return Err(err);
                     }
                     self.pause(attempt, None);

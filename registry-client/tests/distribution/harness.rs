@@ -21,6 +21,8 @@ pub const TLS_HOST: &str = "registry.test";
 pub enum Mode {
     Http,
     Tls,
+    /// TLS that also demands a client certificate signed by the CA.
+    MutualTls,
     Htpasswd,
     Token,
 }
@@ -42,7 +44,7 @@ pub fn available(test: &str, mode: Mode) -> bool {
         "needs /usr/bin/docker-registry (apt-get install docker-registry)",
         Path::new(REGISTRY_BIN).exists(),
     );
-    if ok && matches!(mode, Mode::Tls | Mode::Token) {
+    if ok && matches!(mode, Mode::Tls | Mode::MutualTls | Mode::Token) {
         ok = require(test, "needs openssl", have_command("openssl"));
     }
     if ok && mode == Mode::Htpasswd {
@@ -132,6 +134,45 @@ fn make_tls(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     (ca, crt, key)
 }
 
+/// A client certificate signed by the CA `make_tls` made in `dir`.
+fn make_client_cert(dir: &Path) {
+    let key = dir.join("client.key");
+    let csr = dir.join("client.csr");
+    run(Command::new("openssl")
+        .args([
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=rbox test client",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&csr));
+    let ext = dir.join("client-ext.cnf");
+    fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "2", "-CAcreateserial"])
+        .arg("-in")
+        .arg(&csr)
+        .arg("-CA")
+        .arg(dir.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(dir.join("ca.key"))
+        .arg("-out")
+        .arg(dir.join("client.cert"))
+        .arg("-extfile")
+        .arg(&ext));
+}
+
 impl Distribution {
     pub fn start(mode: Mode) -> Self {
         let dir = TempRoot::new("rbox-distribution").expect("temp dir");
@@ -145,13 +186,17 @@ impl Distribution {
         let mut token_server = None;
         match mode {
             Mode::Http => {}
-            Mode::Tls => {
-                let (_, crt, key) = make_tls(dir.path());
+            Mode::Tls | Mode::MutualTls => {
+                let (ca, crt, key) = make_tls(dir.path());
                 config.push_str(&format!(
                     "  tls:\n    certificate: {}\n    key: {}\n",
                     crt.display(),
                     key.display()
                 ));
+                if mode == Mode::MutualTls {
+                    make_client_cert(dir.path());
+                    config.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+                }
             }
             Mode::Htpasswd => {
                 let out = Command::new("htpasswd")
@@ -215,7 +260,7 @@ impl Distribution {
     /// The registry part of references.
     pub fn host(&self) -> String {
         match self.mode {
-            Mode::Tls => format!("{TLS_HOST}:{}", self.port),
+            Mode::Tls | Mode::MutualTls => format!("{TLS_HOST}:{}", self.port),
             _ => format!("127.0.0.1:{}", self.port),
         }
     }
@@ -231,6 +276,14 @@ impl Distribution {
         fs::create_dir_all(&host_dir).unwrap();
         fs::copy(self.dir.join("ca.crt"), host_dir.join("ca.crt")).unwrap();
         root
+    }
+
+    /// Adds the client identity (MutualTls mode) to a certs.d directory,
+    /// as docker's `client.cert` + `client.key`.
+    pub fn add_client_cert(&self, certs_d: &Path) {
+        let host_dir = certs_d.join(self.host());
+        fs::copy(self.dir.join("client.cert"), host_dir.join("client.cert")).unwrap();
+        fs::copy(self.dir.join("client.key"), host_dir.join("client.key")).unwrap();
     }
 }
 

@@ -24,9 +24,13 @@ fn config(reg: &Distribution) -> ClientConfig {
     c.backoff = Duration::from_millis(10);
     c.retries = 2;
     c.certs_dirs = Vec::new();
-    if reg.mode == Mode::Tls {
+    if matches!(reg.mode, Mode::Tls | Mode::MutualTls) {
         c.resolve = vec![(TLS_HOST.to_owned(), reg.addr())];
-        c.certs_dirs = vec![reg.certs_d()];
+        let certs_d = reg.certs_d();
+        if reg.mode == Mode::MutualTls {
+            reg.add_client_cert(&certs_d);
+        }
+        c.certs_dirs = vec![certs_d];
     }
     c
 }
@@ -247,4 +251,37 @@ fn distribution_token_round_trip() {
     let r = Reference::parse(&format!("{}/rbox/single:v2", reg.host())).unwrap();
     let err = anon.fetch_manifest(&r).unwrap_err();
     assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+}
+
+#[test]
+fn distribution_client_certificate() {
+    if !available("distribution_client_certificate", Mode::MutualTls) {
+        return;
+    }
+    let reg = Distribution::start(Mode::MutualTls);
+    // certs.d holds ca.crt, client.cert and client.key.
+    let c = client(&reg);
+    c.ping(&reg.host()).unwrap();
+    let t = TempRoot::new("rbox-mtls").unwrap();
+    let store = Store::open(t.join("store")).unwrap();
+    let img = common::make_image(&store, "amd64", 1);
+    let r = Reference::parse(&format!("{}/rbox/mtls:v1", reg.host())).unwrap();
+    c.push(&store, &img.manifest, &r, &NoProgress).unwrap();
+    assert_eq!(c.fetch_manifest(&r).unwrap().digest, img.manifest);
+
+    // Without the identity the server refuses the handshake.
+    let mut cfg = config(&reg);
+    let bare = reg.dir.join("certs-no-client");
+    let host_dir = bare.join(reg.host());
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::copy(reg.dir.join("ca.crt"), host_dir.join("ca.crt")).unwrap();
+    cfg.certs_dirs = vec![bare];
+    cfg.retries = 0;
+    let err = Client::new(cfg, Arc::new(StaticCredentials::new()))
+        .fetch_manifest(&r)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Tls { .. } | Error::Http { .. }),
+        "{err}"
+    );
 }
