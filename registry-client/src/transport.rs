@@ -11,6 +11,7 @@
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -28,12 +29,28 @@ use crate::token::{self, TokenCache};
 pub(crate) enum Body<'a> {
     None,
     Bytes(&'a [u8]),
-    /// `len` bytes of a file from `offset`.
+    /// `len` bytes of a file from `offset`; `sent` (reset per attempt)
+    /// counts bytes handed to the connection, for progress.
     File {
         path: PathBuf,
         offset: u64,
         len: u64,
+        sent: Option<Arc<AtomicU64>>,
     },
+}
+
+/// Counts bytes read through it into a shared counter.
+struct Counting<R> {
+    inner: R,
+    sent: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// A request to an endpoint.
@@ -355,7 +372,12 @@ impl Endpoint {
         rb = match &req.body {
             Body::None => rb,
             Body::Bytes(b) => rb.body(b.to_vec()),
-            Body::File { path, offset, len } => {
+            Body::File {
+                path,
+                offset,
+                len,
+                sent,
+            } => {
                 let mut f = fs::File::open(path).map_err(|e| Error::Io {
                     what: path.display().to_string(),
                     source: e,
@@ -364,8 +386,19 @@ impl Endpoint {
                     what: path.display().to_string(),
                     source: e,
                 })?;
+                let body = match sent {
+                    Some(sent) => {
+                        sent.store(0, Ordering::Relaxed);
+                        let r = Counting {
+                            inner: f.take(*len),
+                            sent: sent.clone(),
+                        };
+                        reqwest::blocking::Body::sized(r, *len)
+                    }
+                    None => reqwest::blocking::Body::sized(f.take(*len), *len),
+                };
                 rb.header(header::CONTENT_LENGTH, len.to_string())
-                    .body(reqwest::blocking::Body::sized(f.take(*len), *len))
+                    .body(body)
             }
         };
         Ok(rb)

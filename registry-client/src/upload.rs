@@ -8,6 +8,10 @@
 //! A failure inside an upload session restarts the whole session: the
 //! spec's resume-by-GET is not implemented by every registry.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
 use rbox_image::{Digest, Reference, Store};
 use reqwest::Method;
 use reqwest::StatusCode;
@@ -20,6 +24,9 @@ use crate::error::{Error, Result};
 use crate::manifests::{Subject, check, push_scope};
 use crate::progress::{ProgressEvent, ProgressSink, ProgressState};
 use crate::transport::{Body, Endpoint, Request};
+
+/// How often a running upload reports its bytes.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// ECR's chunk size when none is configured.
 const ECR_DEFAULT_CHUNK: u64 = 10 * 1024 * 1024;
@@ -87,7 +94,9 @@ impl Client {
             };
             event(ProgressState::Uploading, 0);
             let sent = match chunk {
-                None => monolithic(&ep, repository, digest, size, &path, location, &scopes),
+                None => monolithic(
+                    &ep, repository, digest, size, &path, location, &scopes, &event,
+                ),
                 Some(c) => chunked(
                     &ep, repository, digest, size, &path, location, &scopes, c, &event,
                 ),
@@ -158,6 +167,7 @@ fn upload_request<'a>(method: Method, url: String, scopes: &'a [String]) -> Requ
     r
 }
 
+#[allow(clippy::too_many_arguments)]
 fn monolithic(
     ep: &Endpoint,
     repository: &Reference,
@@ -166,18 +176,49 @@ fn monolithic(
     path: &std::path::Path,
     location: String,
     scopes: &[String],
+    event: &(dyn Fn(ProgressState, u64) + Sync),
 ) -> Result<()> {
     let url = with_digest(&location, digest);
+    let sent = Arc::new(AtomicU64::new(0));
     let mut req = upload_request(Method::PUT, url.clone(), scopes)
         .header(header::CONTENT_TYPE, "application/octet-stream");
     req.body = Body::File {
         path: path.to_owned(),
         offset: 0,
         len: size,
+        sent: Some(sent.clone()),
     };
-    let resp = ep.send(&req)?;
+    let resp = with_progress(&sent, event, || ep.send(&req))?;
     check(ep, resp, "PUT", &url, Subject::Blob(repository, digest))?;
     Ok(())
+}
+
+/// Runs `f` while a watcher reports `sent` as Uploading events a few
+/// times a second: the body is read inside the HTTP client, where the
+/// caller's sink cannot be reached.
+fn with_progress<T>(
+    sent: &AtomicU64,
+    event: &(dyn Fn(ProgressState, u64) + Sync),
+    f: impl FnOnce() -> T,
+) -> T {
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut last = 0;
+            while !done.load(Ordering::SeqCst) {
+                std::thread::park_timeout(PROGRESS_INTERVAL);
+                let now = sent.load(Ordering::Relaxed);
+                if now != last {
+                    last = now;
+                    event(ProgressState::Uploading, now);
+                }
+            }
+        });
+        let out = f();
+        done.store(true, Ordering::SeqCst);
+        watcher.thread().unpark();
+        out
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -190,7 +231,7 @@ fn chunked(
     mut location: String,
     scopes: &[String],
     chunk: u64,
-    event: &dyn Fn(ProgressState, u64),
+    event: &(dyn Fn(ProgressState, u64) + Sync),
 ) -> Result<()> {
     let mut offset = 0;
     while offset < size {
@@ -203,6 +244,7 @@ fn chunked(
             path: path.to_owned(),
             offset,
             len,
+            sent: None,
         };
         let resp = ep.send(&req)?;
         let resp = check(
