@@ -79,6 +79,18 @@ impl Client {
                 req = req.header(header::RANGE, format!("bytes={offset}-"));
             }
             let resp = ep.send(&req)?;
+            if offset > 0 && resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+                // The partial is as long as (or longer than) the blob:
+                // only a fresh download can tell which bytes are right.
+                tracing::debug!(%digest, offset, "range not satisfiable; restarting");
+                writer.abort()?;
+                writer = match store.ingest(&ingest_ref, expected.clone())? {
+                    Ingest::Writer(w) => w,
+                    Ingest::Exists(info) => return Ok(info),
+                    _ => return Err(unexpected_ingest(digest)),
+                };
+                continue;
+            }
             let mut resp = check(&ep, resp, "GET", &url, Subject::Blob(repository, digest))?;
             if offset > 0 && !resumes_at(&resp, offset) {
                 // The server sent the whole blob (or an odd range): start

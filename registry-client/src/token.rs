@@ -131,10 +131,20 @@ pub(crate) fn fetch(
             }
         }
     };
-    let resp = request
-        .send()
-        .map_err(|e| token_err(crate::transport::flatten(&e)))?;
+    let resp = request.send().map_err(|e| Error::Http {
+        url: realm.to_owned(),
+        message: crate::transport::flatten(&e),
+    })?;
     let status = resp.status();
+    if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        // Transient: the caller retries.
+        return Err(Error::Status {
+            method: "token request to".to_owned(),
+            url: realm.to_owned(),
+            status: status.as_u16(),
+            detail: String::new(),
+        });
+    }
     if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
         return Err(Error::Unauthorized {
             registry: registry.to_owned(),

@@ -259,13 +259,24 @@ impl Endpoint {
                     return Ok(Some(format!("Bearer {t}")));
                 }
                 let cred = self.credential()?;
-                let (t, expires_in) = token::fetch(
-                    &self.http,
-                    &self.registry,
-                    &challenge,
-                    scopes,
-                    cred.as_ref(),
-                )?;
+                let mut attempt = 0;
+                let (t, expires_in) = loop {
+                    let got = token::fetch(
+                        &self.http,
+                        &self.registry,
+                        &challenge,
+                        scopes,
+                        cred.as_ref(),
+                    );
+                    match got {
+                        Err(e) if e.is_transient() && attempt < self.retries => {
+                            tracing::debug!(registry = %self.registry, "token request failed ({e})");
+                            self.pause(attempt, None);
+                            attempt += 1;
+                        }
+                        other => break other?,
+                    }
+                };
                 self.tokens.put(key, t.clone(), expires_in);
                 Ok(Some(format!("Bearer {t}")))
             }

@@ -134,3 +134,25 @@ fn token_expiry_mid_push_renews() {
         .count();
     assert!(tokens >= 3, "tokens renewed as they expired ({tokens})");
 }
+
+#[test]
+fn token_endpoint_5xx_is_retried() {
+    let reg = bearer_registry();
+    reg.faults(|f| {
+        f.fail_statuses = vec![503, 502];
+        f.fail_path = "/token".into();
+    });
+    let body = data(1000, 15);
+    let d = Digest::parse(&reg.add_blob("app", &body)).unwrap();
+    let t = TempRoot::new("reg-token-5xx").unwrap();
+    let creds = StaticCredentials::new().with(
+        reg.host(),
+        Credential::Basic {
+            username: "u".into(),
+            password: "secret".into(),
+        },
+    );
+    client(config(), creds)
+        .pull_blob(&reference(&reg, "app:x"), &d, None, &store(&t), &NoProgress)
+        .unwrap();
+}

@@ -259,3 +259,27 @@ fn follows_redirects_without_credentials_and_stops_loops() {
     );
     assert!(err.to_string().contains("redirect loop"));
 }
+
+#[test]
+fn whole_blob_left_as_partial_is_fetched_again() {
+    // A partial as long as the blob (size unknown to the pull) makes the
+    // server answer 416; the pull starts over rather than failing.
+    let reg = FakeRegistry::start();
+    let body = data(50_000, 30);
+    let d = Digest::parse(&reg.add_blob("app", &body)).unwrap();
+    let t = TempRoot::new("reg-416").unwrap();
+    let s = store(&t);
+    match s
+        .ingest(d.as_str(), rbox_image::store::Expected::digest(d.clone()))
+        .unwrap()
+    {
+        rbox_image::store::Ingest::Writer(mut w) => {
+            std::io::Write::write_all(&mut w, &body).unwrap();
+        }
+        _ => panic!("fresh store"),
+    }
+    anon()
+        .pull_blob(&reference(&reg, "app:x"), &d, None, &s, &NoProgress)
+        .unwrap();
+    assert_eq!(s.read_blob(&d).unwrap(), body);
+}

@@ -58,7 +58,7 @@ pub struct Faults {
     /// `fail_path` with (one per request, in order).
     pub fail_statuses: Vec<u16>,
     /// The path filter for `fail_statuses` (empty: every request but the
-    /// ping and token).
+    /// ping and the token endpoint, which fails only when named).
     pub fail_path: String,
     /// Retry-After (seconds) sent with injected 429/503.
     pub retry_after: Option<u64>,

@@ -22,16 +22,16 @@ pub(super) fn route(
     req: &HttpRequest,
     addr: SocketAddr,
 ) -> (HttpResponse, BodyPlan) {
-    if req.path == "/token" {
-        return (token(st, req), normal());
-    }
     if let Some(d) = req.path.strip_prefix("/_data/") {
         return match st.blobs.get(d) {
             Some(b) => (HttpResponse::status(200).body(b.clone()), normal()),
             None => (HttpResponse::status(404), normal()),
         };
     }
+    // The token endpoint fails only when named by the filter.
+    let token_filtered = req.path != "/token" || !st.faults.fail_path.is_empty();
     if req.path != "/v2/"
+        && token_filtered
         && !st.faults.fail_statuses.is_empty()
         && req.path.contains(&st.faults.fail_path)
     {
@@ -41,6 +41,9 @@ pub(super) fn route(
             r = r.header("Retry-After", s.to_string());
         }
         return (r, normal());
+    }
+    if req.path == "/token" {
+        return (token(st, req), normal());
     }
     if let Some(denied) = check_auth(st, req, addr) {
         return (denied, normal());
