@@ -179,6 +179,34 @@ fn distribution_http_round_trip() {
 }
 
 #[test]
+fn distribution_docker_manifest_list() {
+    if !available("distribution_docker_manifest_list", Mode::Http) {
+        return;
+    }
+    let reg = Distribution::start(Mode::Http);
+    let c = client(&reg);
+    let t = TempRoot::new("rbox-docker-types").unwrap();
+    let store = Store::open(t.join("store")).unwrap();
+    let amd = common::make_image_as(&store, "amd64", 2, common::Flavor::Docker);
+    let arm = common::make_image_as(&store, "arm64", 1, common::Flavor::Docker);
+    let (list, _) = common::make_index_as(&store, &[&amd, &arm], common::Flavor::Docker);
+    let r = Reference::parse(&format!("{}/rbox/docker:v1", reg.host())).unwrap();
+    c.push(&store, &list, &r, &NoProgress).unwrap();
+    let got = c.fetch_manifest(&r).unwrap();
+    assert_eq!(got.media_type, media::DOCKER_MANIFEST_LIST);
+    assert_eq!(got.digest, list);
+    let t2 = TempRoot::new("rbox-docker-pull").unwrap();
+    let dest = Store::open(t2.join("store")).unwrap();
+    let arm64 = Platform::new("linux", "arm64", None);
+    let pulled = c.pull(&r, &arm64, &dest, &NoProgress).unwrap();
+    assert_eq!(pulled.manifest.media_type, media::DOCKER_MANIFEST);
+    assert_eq!(
+        dest.image_for(&pulled.target, &arm64).unwrap().id,
+        arm.config
+    );
+}
+
+#[test]
 fn distribution_tls_round_trip() {
     if !available("distribution_tls_round_trip", Mode::Tls) {
         return;
