@@ -91,6 +91,27 @@ fn load_list_tag_inspect_rmi() {
     assert_eq!(inspect[0]["Config"]["Cmd"][0], "sh");
     assert_eq!(inspect[0]["RootFS"]["Layers"].as_array().unwrap().len(), 1);
 
+    // An image a container holds is refused without -f.
+    {
+        let store = rbox_image::Store::open(env.data()).unwrap();
+        let img = store
+            .resolve("busybox", &rbox_image::manifest::Platform::host())
+            .unwrap();
+        store
+            .hold_layers("ctr-using-it", &img.config.chain_ids())
+            .unwrap();
+        let o = env.rbox(&["rmi", "example.com/team/bb:v1"]);
+        assert!(o.status.success(), "another name remains: {}", stderr(&o));
+        let o = env.rbox(&["rmi", "busybox"]);
+        assert!(!o.status.success());
+        assert!(
+            stderr(&o).contains("in use by container ctr-using-it"),
+            "{}",
+            stderr(&o)
+        );
+        store.release_layers("ctr-using-it").unwrap();
+        ok(&env.rbox(&["tag", "busybox", "example.com/team/bb:v1"]));
+    }
     // An id with two names is refused without -f.
     let o = env.rbox(&["rmi", &id[7..19]]);
     assert!(!o.status.success());

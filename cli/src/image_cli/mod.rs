@@ -368,8 +368,32 @@ fn rm(store: &Store, a: RmArgs) -> Result<()> {
     Ok(())
 }
 
+/// Owners (containers, builds) holding the image's top layer.
+fn users_of(store: &Store, image: &Image) -> Result<Vec<String>> {
+    let Some(top) = image.config.chain_ids().pop() else {
+        return Ok(Vec::new());
+    };
+    Ok(store
+        .held_layers()?
+        .into_iter()
+        .filter(|(_, ids)| ids.contains(&top))
+        .map(|(owner, _)| owner)
+        .collect())
+}
+
 fn rm_one(store: &Store, what: &str, force: bool) -> Result<()> {
     let image = store.resolve(what, &Platform::host())?;
+    let users = users_of(store, &image)?;
+    let last_name = names_by_target(store)?
+        .get(&image.target.digest)
+        .is_none_or(|n| n.len() <= 1);
+    if !users.is_empty() && !force && last_name {
+        bail!(
+            "image {} is in use by container {}: remove the container first (rbox rm), or use -f",
+            image.short_id(),
+            users.join(", ")
+        );
+    }
     let by_name = Reference::parse(what)
         .ok()
         .filter(|n| store.record(n).ok().flatten().is_some());

@@ -140,7 +140,12 @@ impl Store {
                 Some(h) => (h, true),
                 None => (name.as_str(), false),
             };
-            if name == HOLDS || name.ends_with(".lock") || (keep.contains(hex) && !is_tmp) {
+            if name == HOLDS
+                || name == "l"
+                || name == "empty"
+                || name.ends_with(".lock")
+                || (keep.contains(hex) && !is_tmp)
+            {
                 continue;
             }
             let lock_path = dir.join(format!("{hex}.lock"));
