@@ -20,6 +20,9 @@ packages=(
     podman containerd docker.io
     # validating the images and layouts rbox writes
     skopeo umoci
+    # registries on loopback: distribution 2.8, a throw-away CA, htpasswd
+    # (bcrypt) for its basic auth
+    docker-registry openssl apache2-utils
 )
 
 missing=()
