@@ -238,4 +238,4 @@ fn is_executable(path: &Path) -> bool {
 
 #[cfg(test)]
 #[path = "helper_tests.rs"]
-mod tests;
+pub(crate) mod tests;

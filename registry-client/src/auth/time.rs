@@ -2,8 +2,6 @@
 //! (SigV4's `20150830T123600Z`, RFC 3339 `Expiration` values), without a
 //! date crate. Days/civil conversion after Howard Hinnant's algorithms.
 
-#![allow(dead_code)] // Until the AWS credential modules land.
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// (year, month, day, hour, minute, second) in UTC. Times before 1970 clamp
@@ -49,6 +47,7 @@ pub(crate) fn amz_date(t: SystemTime) -> String {
 }
 
 /// RFC 3339 in UTC with second precision.
+#[cfg(test)]
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = civil(t);
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
