@@ -331,18 +331,19 @@ impl CredentialChain {
             };
         let text = response.text();
         if response.status != 200 {
-            let msg = xml_tag(&text, "Message").unwrap_or_else(|| text.clone());
+            let msg = aws_http::error_message(&response.body);
             return Step::Fail(format!("STS at {url} answered {}: {msg}", response.status));
         }
         match (
-            xml_tag(&text, "AccessKeyId"),
-            xml_tag(&text, "SecretAccessKey"),
+            aws_http::xml_tag(&text, "AccessKeyId"),
+            aws_http::xml_tag(&text, "SecretAccessKey"),
         ) {
             (Some(id), Some(secret)) => Step::Found(AwsCredentials {
                 access_key_id: id,
                 secret_access_key: secret,
-                session_token: xml_tag(&text, "SessionToken"),
-                expiration: xml_tag(&text, "Expiration").and_then(|e| time::parse_rfc3339(&e)),
+                session_token: aws_http::xml_tag(&text, "SessionToken"),
+                expiration: aws_http::xml_tag(&text, "Expiration")
+                    .and_then(|e| time::parse_rfc3339(&e)),
                 source: format!("web identity ({role_arn})"),
             }),
             _ => Step::Fail(format!("STS at {url} returned no credentials")),
@@ -380,7 +381,11 @@ impl CredentialChain {
             Ok(r) if r.status == 200 => {
                 metadata_credentials(&r.body, "container credentials", &url)
             }
-            Ok(r) => Step::Fail(format!("{url} answered {}: {}", r.status, r.text())),
+            Ok(r) => Step::Fail(format!(
+                "{url} answered {}: {}",
+                r.status,
+                aws_http::error_message(&r.body)
+            )),
             Err(e) => Step::Fail(format!("{url}: {e}")),
         }
     }
@@ -492,24 +497,6 @@ fn metadata_credentials(body: &[u8], source: &str, url: &str) -> Step {
         expiration: creds.expiration.and_then(|e| time::parse_rfc3339(&e)),
         source: source.to_owned(),
     })
-}
-
-/// The text of the first `<tag>` element, XML entities decoded. STS
-/// answers are small and flat: no XML parser needed.
-fn xml_tag(xml: &str, tag: &str) -> Option<String> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let start = xml.find(&open)? + open.len();
-    let end = start + xml[start..].find(&close)?;
-    Some(
-        xml[start..end]
-            .trim()
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&quot;", "\"")
-            .replace("&apos;", "'")
-            .replace("&amp;", "&"),
-    )
 }
 
 #[cfg(test)]

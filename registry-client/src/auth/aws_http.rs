@@ -103,3 +103,44 @@ pub(crate) fn host_header(url: &str) -> Option<String> {
         None => host.to_owned(),
     })
 }
+
+/// The text of the first `<tag>` element, XML entities decoded. STS
+/// answers are small and flat: no XML parser needed.
+pub(crate) fn xml_tag(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = start + xml[start..].find(&close)?;
+    Some(
+        xml[start..end]
+            .trim()
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&apos;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The service's own words in an error body: JSON `__type`/`message`
+/// (JSON protocols) or XML `Code`/`Message` (query protocols, and moto's
+/// authentication errors), else the body itself.
+pub(crate) fn error_message(body: &[u8]) -> String {
+    if let Ok(json) = serde_json::from_slice::<serde_json::Value>(body) {
+        let kind = json["__type"].as_str().unwrap_or("");
+        let kind = kind.rsplit('#').next().unwrap_or(kind);
+        let message = json["message"]
+            .as_str()
+            .or(json["Message"].as_str())
+            .unwrap_or("");
+        if !kind.is_empty() || !message.is_empty() {
+            return format!("{kind}: {message}");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    match (xml_tag(&text, "Code"), xml_tag(&text, "Message")) {
+        (Some(code), Some(message)) => format!("{code}: {message}"),
+        (None, Some(message)) => message,
+        _ => text.trim().chars().take(500).collect(),
+    }
+}

@@ -169,21 +169,12 @@ pub fn get_authorization_token(
         aws_http::API,
     )
     .map_err(&fail)?;
-    let json: Value = serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     if response.status != 200 {
-        let kind = json["__type"]
-            .as_str()
-            .unwrap_or("")
-            .rsplit('#')
-            .next()
-            .unwrap_or("");
-        let message = json["message"]
-            .as_str()
-            .or(json["Message"].as_str())
-            .map(str::to_owned)
-            .unwrap_or_else(|| response.text());
-        return Err(fail(format!("HTTP {} {kind}: {message}", response.status)));
+        let message = aws_http::error_message(&response.body);
+        return Err(fail(format!("HTTP {}: {message}", response.status)));
     }
+    let json: Value = serde_json::from_slice(&response.body)
+        .map_err(|e| fail(format!("the response is not JSON: {e}")))?;
     let data = json["authorizationData"]
         .as_array()
         .and_then(|a| a.first())
