@@ -15,6 +15,8 @@ packages=(
     qemu-system-x86 linux-image-amd64
     # real clients driving rbox as their OCI runtime
     podman containerd docker.io
+    # validating the images and layouts rbox writes
+    skopeo umoci
 )
 
 missing=()

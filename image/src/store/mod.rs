@@ -19,8 +19,10 @@
 //! written but not yet recorded.
 
 mod gc;
+mod images;
 mod ingest;
 mod records;
+mod snapshot;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use gc::{GcOptions, GcReport};
+pub use images::{Image, ImageEntry};
 pub use ingest::{BlobInfo, Expected, Ingest, IngestStatus, IngestWriter};
 pub use records::{Record, Records};
 
@@ -284,4 +287,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+#[cfg(test)]
+pub(crate) use tests::images as tests_support;
