@@ -15,6 +15,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use super::aws_credentials::{self, AwsCredentials, CredentialChain};
+use super::ecr_cache::DiskCache;
 use super::sigv4::{self, Request, SigningParams};
 use super::{AuthError, Env, aws_http, base64, time};
 use crate::credential::Credential;
@@ -212,6 +213,7 @@ struct Cached {
 pub struct EcrAuth {
     env: Env,
     cache: Mutex<HashMap<String, Cached>>,
+    disk: Option<DiskCache>,
 }
 
 impl std::fmt::Debug for EcrAuth {
@@ -228,7 +230,15 @@ impl EcrAuth {
         Self {
             env,
             cache: Mutex::new(HashMap::new()),
+            disk: None,
         }
+    }
+
+    /// Also keeps tokens in `dir/ecr-tokens.json` (0600), shared between
+    /// processes; `dir` is typically under the data root.
+    pub fn with_cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.disk = Some(DiskCache::new(dir.into()));
+        self
     }
 
     /// The endpoint and region for `registry`: the region from an ECR host
@@ -269,15 +279,27 @@ impl EcrAuth {
     /// cache).
     pub fn credential_at(&self, registry: &str, now: SystemTime) -> Result<Credential, AuthError> {
         let (endpoint, region) = self.endpoint(registry)?;
-        let key = format!("{registry} {endpoint} {region}");
+        // The identity settings are part of the key: another profile or key
+        // must not reuse this token (none of these values is a secret).
+        let identity: Vec<&str> = ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_ROLE_ARN"]
+            .iter()
+            .map(|k| self.env.var(k).unwrap_or(""))
+            .collect();
+        let key = format!("{registry} {endpoint} {region} {}", identity.join(" "));
         let cached = |c: &Cached| Credential::Basic {
             username: c.token.username.clone(),
             password: c.token.password.clone(),
         };
         {
-            let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+            let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(c) = cache.get(&key).filter(|c| now < c.fresh_until) {
                 return Ok(cached(c));
+            }
+            if let Some((token, fresh_until)) = self.disk.as_ref().and_then(|d| d.get(&key, now)) {
+                let entry = Cached { token, fresh_until };
+                let credential = cached(&entry);
+                cache.insert(key, entry);
+                return Ok(credential);
             }
         }
         let creds = CredentialChain::new(self.env.clone()).resolve(registry)?;
@@ -293,6 +315,9 @@ impl EcrAuth {
             token,
         };
         let credential = cached(&entry);
+        if let Some(disk) = &self.disk {
+            disk.put(&key, &entry.token, entry.fresh_until, now);
+        }
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())

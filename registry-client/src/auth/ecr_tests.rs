@@ -162,3 +162,41 @@ fn default_endpoints_follow_the_partition() {
         "http://127.0.0.1:1"
     );
 }
+
+#[test]
+fn the_disk_cache_is_shared_private_and_keyed_by_identity() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = fake_ecr("\"2099-01-01T00:00:00Z\"");
+    let dir = std::env::temp_dir().join(format!("rbox-ecr-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
+    let now = SystemTime::now();
+    let first = EcrAuth::new(ecr_env(&server)).with_cache_dir(&dir);
+    first.credential_at(registry, now).expect("fetch");
+    // A second process: served from disk.
+    let second = EcrAuth::new(ecr_env(&server)).with_cache_dir(&dir);
+    second.credential_at(registry, now).expect("from disk");
+    assert_eq!(server.requests().len(), 1);
+    let file = dir.join("ecr-tokens.json");
+    assert_eq!(
+        std::fs::metadata(&file)
+            .expect("cache file")
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    // Another identity fetches its own token.
+    let other =
+        EcrAuth::new(ecr_env(&server).with("AWS_ACCESS_KEY_ID", "OTHER")).with_cache_dir(&dir);
+    other.credential_at(registry, now).expect("other identity");
+    assert_eq!(server.requests().len(), 2);
+    // A corrupt cache is an empty cache.
+    std::fs::write(&file, "{not json").expect("corrupt");
+    let third = EcrAuth::new(ecr_env(&server)).with_cache_dir(&dir);
+    third
+        .credential_at(registry, now)
+        .expect("refetch over a corrupt cache");
+    assert_eq!(server.requests().len(), 3);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}

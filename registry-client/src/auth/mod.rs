@@ -14,6 +14,7 @@ mod aws_http;
 mod base64;
 pub mod docker_config;
 pub mod ecr;
+mod ecr_cache;
 mod env;
 mod error;
 pub mod helper;

@@ -44,6 +44,13 @@ impl CredentialStore {
         Ok(Self::new(AuthFile::resolve(explicit, &env)?, env))
     }
 
+    /// Also caches ECR tokens on disk in `dir` (see
+    /// [`EcrAuth::with_cache_dir`]).
+    pub fn with_ecr_cache_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.ecr = self.ecr.with_cache_dir(dir);
+        self
+    }
+
     /// The auth file.
     pub fn auth_file(&self) -> &AuthFile {
         &self.auth_file
