@@ -4,15 +4,8 @@ use std::path::Path;
 use super::*;
 use crate::auth::test_server::TestServer;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rbox-aws-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+fn temp_dir(tag: &str) -> crate::auth::test_server::TempDir {
+    crate::auth::test_server::TempDir::new(tag)
 }
 
 /// An environment with no usable sources: no HOME files, IMDS off.
@@ -55,7 +48,6 @@ fn environment_comes_first() {
         err.to_string().contains("AWS_SECRET_ACCESS_KEY is not"),
         "{err}"
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -98,7 +90,6 @@ fn profiles_from_credentials_and_config_files() {
         .resolve("r.example")
         .expect_err("missing profile");
     assert!(err.to_string().contains("\"nope\" not found"), "{err}");
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -133,7 +124,6 @@ fn nothing_found_lists_every_source() {
     ] {
         assert!(msg.contains(source), "{source} missing from: {msg}");
     }
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 const METADATA_JSON: &str = r#"{"Code":"Success","AccessKeyId":"ASIAMETA","SecretAccessKey":"s","Token":"session","Expiration":"2030-01-01T00:00:00Z"}"#;
@@ -167,7 +157,6 @@ fn imdsv2_token_then_role_then_credentials() {
     assert!(c.expiration.is_some());
     let methods: Vec<_> = server.requests().iter().map(|r| r.method.clone()).collect();
     assert_eq!(methods, ["PUT", "GET", "GET"]);
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -195,7 +184,6 @@ fn imds_without_role_or_unreachable_is_skipped() {
         .resolve("r.example")
         .expect_err("unreachable");
     assert!(err.to_string().contains("not reachable"), "{err}");
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -225,7 +213,6 @@ fn container_credentials_with_token_and_token_file() {
         token_file.to_string_lossy(),
     ));
     assert_eq!(c.source, "container credentials");
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -274,5 +261,4 @@ fn web_identity_calls_sts() {
         (c.access_key_id.as_str(), c.secret_access_key.as_str()),
         ("ASIAWEB", "w&s")
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -2,15 +2,8 @@ use std::os::unix::fs::PermissionsExt;
 
 use super::*;
 
-fn temp_dir(tag: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "rbox-auth-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+fn temp_dir(tag: &str) -> crate::auth::test_server::TempDir {
+    crate::auth::test_server::TempDir::new(tag)
 }
 
 fn parse(text: &str) -> Result<DockerConfig, AuthError> {
@@ -189,7 +182,6 @@ fn save_is_private_and_creates_private_dirs() {
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
         .collect();
     assert!(leftovers.is_empty());
-    fs::remove_dir_all(&dir).expect("cleanup");
 }
 
 #[test]

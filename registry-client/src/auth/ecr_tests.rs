@@ -167,14 +167,13 @@ fn default_endpoints_follow_the_partition() {
 fn the_disk_cache_is_shared_private_and_keyed_by_identity() {
     use std::os::unix::fs::PermissionsExt;
     let server = fake_ecr("\"2099-01-01T00:00:00Z\"");
-    let dir = std::env::temp_dir().join(format!("rbox-ecr-cache-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = crate::auth::test_server::TempDir::new("ecr-cache");
     let registry = "123456789012.dkr.ecr.us-east-1.amazonaws.com";
     let now = SystemTime::now();
-    let first = EcrAuth::new(ecr_env(&server)).with_cache_dir(&dir);
+    let first = EcrAuth::new(ecr_env(&server)).with_cache_dir(dir.to_path_buf());
     first.credential_at(registry, now).expect("fetch");
     // A second process: served from disk.
-    let second = EcrAuth::new(ecr_env(&server)).with_cache_dir(&dir);
+    let second = EcrAuth::new(ecr_env(&server)).with_cache_dir(dir.to_path_buf());
     second.credential_at(registry, now).expect("from disk");
     assert_eq!(server.requests().len(), 1);
     let file = dir.join("ecr-tokens.json");
@@ -187,16 +186,15 @@ fn the_disk_cache_is_shared_private_and_keyed_by_identity() {
         0o600
     );
     // Another identity fetches its own token.
-    let other =
-        EcrAuth::new(ecr_env(&server).with("AWS_ACCESS_KEY_ID", "OTHER")).with_cache_dir(&dir);
+    let other = EcrAuth::new(ecr_env(&server).with("AWS_ACCESS_KEY_ID", "OTHER"))
+        .with_cache_dir(dir.to_path_buf());
     other.credential_at(registry, now).expect("other identity");
     assert_eq!(server.requests().len(), 2);
     // A corrupt cache is an empty cache.
     std::fs::write(&file, "{not json").expect("corrupt");
-    let third = EcrAuth::new(ecr_env(&server)).with_cache_dir(&dir);
+    let third = EcrAuth::new(ecr_env(&server)).with_cache_dir(dir.to_path_buf());
     third
         .credential_at(registry, now)
         .expect("refetch over a corrupt cache");
     assert_eq!(server.requests().len(), 3);
-    std::fs::remove_dir_all(&dir).expect("cleanup");
 }

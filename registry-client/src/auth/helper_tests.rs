@@ -4,14 +4,11 @@ use std::os::unix::fs::PermissionsExt;
 use super::*;
 
 /// A temp dir with `docker-credential-<name>` scripts, used as PATH.
-pub(crate) fn helper_dir(tag: &str, helpers: &[(&str, &str)]) -> (PathBuf, Env) {
-    let dir = std::env::temp_dir().join(format!(
-        "rbox-helper-{tag}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create helper dir");
+pub(crate) fn helper_dir(
+    tag: &str,
+    helpers: &[(&str, &str)],
+) -> (crate::auth::test_server::TempDir, Env) {
+    let dir = crate::auth::test_server::TempDir::new(tag);
     for (name, body) in helpers {
         let path = dir.join(format!("docker-credential-{name}"));
         fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write helper");
@@ -39,7 +36,7 @@ esac
 
 #[test]
 fn get_maps_the_protocol() {
-    let (dir, env) = helper_dir("get", &[("fake", FAKE)]);
+    let (_dir, env) = helper_dir("get", &[("fake", FAKE)]);
     let h = CredentialHelper::find("fake", "good.example", &env).expect("found");
     assert_eq!(
         h.get("good.example").expect("good"),
@@ -64,7 +61,6 @@ fn get_maps_the_protocol() {
             .map(String::as_str),
         Some("alice")
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -84,12 +80,11 @@ fn store_and_erase_send_the_request() {
             .trim(),
         "r.example"
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
 fn failures_quote_stderr_and_name_the_helper() {
-    let (dir, env) = helper_dir("fail", &[("broken", "echo 'keychain locked' >&2; exit 3")]);
+    let (_dir, env) = helper_dir("fail", &[("broken", "echo 'keychain locked' >&2; exit 3")]);
     let h = CredentialHelper::find("broken", "r.example", &env).expect("found");
     let err = h.get("r.example").expect_err("fails");
     let msg = err.to_string();
@@ -102,12 +97,11 @@ fn failures_quote_stderr_and_name_the_helper() {
         err.to_string().contains("docker-credential-absent"),
         "{err}"
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
 fn a_hanging_helper_is_killed_at_the_deadline() {
-    let (dir, env) = helper_dir("hang", &[("slow", "exec sleep 30")]);
+    let (_dir, env) = helper_dir("hang", &[("slow", "exec sleep 30")]);
     let h = CredentialHelper::find("slow", "r.example", &env)
         .expect("found")
         .with_timeout(Duration::from_millis(200));
@@ -115,5 +109,4 @@ fn a_hanging_helper_is_killed_at_the_deadline() {
         h.get("r.example"),
         Err(AuthError::HelperTimeout { .. })
     ));
-    fs::remove_dir_all(dir).expect("cleanup");
 }

@@ -1,5 +1,4 @@
 use std::fs;
-use std::path::PathBuf;
 
 use super::*;
 use crate::auth::helper::tests::helper_dir;
@@ -18,7 +17,7 @@ esac
 
 const EMPTY_HELPER: &str = "echo 'credentials not found in native keychain'; exit 1";
 
-fn setup(tag: &str, config: &str) -> (PathBuf, CredentialStore) {
+fn setup(tag: &str, config: &str) -> (crate::auth::test_server::TempDir, CredentialStore) {
     let (dir, env) = helper_dir(
         tag,
         &[
@@ -42,7 +41,7 @@ fn user(c: Option<Credential>) -> String {
 
 #[test]
 fn lookup_order_helper_then_store_then_auths() {
-    let (dir, store) = setup(
+    let (_dir, store) = setup(
         "order",
         r#"{"credHelpers": {"helped.example": "pass"}, "credsStore": "desktop",
             "auths": {"helped.example": {"auth": "ZmlsZTpw"}, "plain.example": {"auth": "ZmlsZTpw"}}}"#,
@@ -55,9 +54,8 @@ fn lookup_order_helper_then_store_then_auths() {
         user(store.lookup("plain.example").expect("store")),
         "from-docker-credential-desktop"
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 
-    let (dir, store) = setup(
+    let (_dir2, store) = setup(
         "order2",
         r#"{"credsStore": "empty", "auths": {"plain.example": {"auth": "ZmlsZTpw"}}}"#,
     );
@@ -70,7 +68,6 @@ fn lookup_order_helper_then_store_then_auths() {
         "file"
     );
     assert_eq!(store.lookup("anon.example").expect("anonymous"), None);
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -104,7 +101,6 @@ fn ecr_login_helper_is_answered_natively() {
         store.login("127.0.0.1:5000", "u", "p"),
         Err(AuthError::EcrManaged { .. })
     ));
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -137,7 +133,6 @@ fn login_and_logout_use_the_file_or_the_helper() {
     assert!(!store.logout("plain.example").expect("second logout"));
     assert!(store.logout("helped.example").expect("helper logout"));
     assert!(dir.join("erased-docker-credential-pass").exists());
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
@@ -150,16 +145,14 @@ fn a_corrupt_config_is_an_error_and_never_overwritten() {
         fs::read_to_string(dir.join("config.json")).expect("read"),
         "{\"auths\": {"
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }
 
 #[test]
 fn a_missing_helper_names_the_binary() {
-    let (dir, store) = setup("missing", r#"{"credsStore": "osxkeychain"}"#);
+    let (_dir, store) = setup("missing", r#"{"credsStore": "osxkeychain"}"#);
     let err = store.lookup("r.example").expect_err("missing helper");
     assert!(
         err.to_string().contains("docker-credential-osxkeychain"),
         "{err}"
     );
-    fs::remove_dir_all(dir).expect("cleanup");
 }
