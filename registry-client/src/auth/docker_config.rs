@@ -392,12 +392,15 @@ impl DockerConfig {
             || "config.json".into(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        // Unique per process and call, so concurrent saves never share a
+        // temp file (the last rename wins, as with docker).
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
         let result = (|| {
             let mut file = fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(0o600)
                 .open(&tmp)?;
             file.write_all(&self.to_bytes())?;

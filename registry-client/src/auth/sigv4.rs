@@ -2,12 +2,13 @@
 //! `GetAuthorizationToken`, test-side IAM calls).
 //!
 //! The signer works on a plain description of the request ([`Request`]):
-//! the path as sent (already percent-encoded where needed), query pairs
-//! decoded, and every header to be signed. It adds `x-amz-date`,
-//! `x-amz-security-token` (when the credentials carry a session token) and
-//! `authorization`; the caller sends exactly the signed headers plus
-//! those. Path segments are encoded once (the ECR/IAM/STS rule for `/`;
-//! no S3 special cases). Checked against AWS's published test suite.
+//! the path and query pairs decoded (the signer percent-encodes each path
+//! segment and query component once), and every header to be signed. It
+//! adds `x-amz-date`, `x-amz-security-token` (when the credentials carry a
+//! session token) and `authorization`; the caller sends exactly the signed
+//! headers plus those. No path normalisation and no S3 special cases: rbox only signs
+//! `POST /` to JSON and query services. Checked against AWS's published
+//! test suite.
 
 use std::time::SystemTime;
 
@@ -22,7 +23,7 @@ const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub struct Request<'a> {
     /// `GET`, `POST`, ...
     pub method: &'a str,
-    /// The URI path, e.g. `/`.
+    /// The URI path, decoded, e.g. `/` or `/example space/`.
     pub path: &'a str,
     /// Query parameters, decoded (the signer encodes them).
     pub query: &'a [(String, String)],
