@@ -3,7 +3,7 @@
 
 use super::docker_config::helper_server_url;
 use super::ecr::{EcrAuth, parse_ecr_host};
-use super::{AuthError, AuthFile, CredentialHelper, Env};
+use super::{AuthError, AuthFile, CredentialHelper, DockerConfig, Env};
 use crate::credential::{Credential, CredentialSource};
 
 /// The helper name that means "ask ECR", answered natively.
@@ -67,7 +67,11 @@ impl CredentialStore {
         if parse_ecr_host(registry).is_some() {
             return self.ecr.credential(registry).map(Some);
         }
+        // As docker-credential-ecr-login does, a default ecr-login store
+        // knows nothing about registries that are not ECR (and those that
+        // are were answered above).
         if let Some(store) = config.creds_store()?
+            && store != ECR_LOGIN_HELPER
             && let Some(cred) = self.ask_helper(store, registry)?
         {
             return Ok(Some(cred));
@@ -88,6 +92,23 @@ impl CredentialStore {
         CredentialHelper::find(helper, registry, &self.env)?.get(&helper_server_url(registry))
     }
 
+    /// The helper holding `registry`'s secret, `ecr-login` meaning ECR
+    /// manages it: an explicit `credHelpers` entry, an ECR host name, else
+    /// `credsStore` (a default `ecr-login` store only covers ECR hosts).
+    fn store_helper<'a>(
+        &self,
+        config: &'a DockerConfig,
+        registry: &str,
+    ) -> Result<Option<&'a str>, AuthError> {
+        if let Some(helper) = config.cred_helper(registry)? {
+            return Ok(Some(helper));
+        }
+        if parse_ecr_host(registry).is_some() {
+            return Ok(Some(ECR_LOGIN_HELPER));
+        }
+        Ok(config.creds_store()?.filter(|s| *s != ECR_LOGIN_HELPER))
+    }
+
     /// Saves a login: into the registry's helper when `credHelpers` or
     /// `credsStore` names one (dropping any plain-text copy from the
     /// file), else base64 into the auth file. A corrupt auth file is an
@@ -99,7 +120,7 @@ impl CredentialStore {
         password: &str,
     ) -> Result<Stored, AuthError> {
         let mut config = self.auth_file.load()?;
-        match config.store_helper(registry)? {
+        match self.store_helper(&config, registry)? {
             Some(ECR_LOGIN_HELPER) => Err(AuthError::EcrManaged {
                 registry: registry.to_owned(),
             }),
@@ -128,7 +149,7 @@ impl CredentialStore {
     pub fn logout(&self, registry: &str) -> Result<bool, AuthError> {
         let mut config = self.auth_file.load()?;
         let mut removed = false;
-        match config.store_helper(registry)? {
+        match self.store_helper(&config, registry)? {
             Some(ECR_LOGIN_HELPER) => {
                 return Err(AuthError::EcrManaged {
                     registry: registry.to_owned(),

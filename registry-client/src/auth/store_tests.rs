@@ -104,6 +104,24 @@ fn ecr_login_helper_is_answered_natively() {
 }
 
 #[test]
+fn a_default_ecr_login_store_leaves_other_registries_to_auths() {
+    let (_dir, store) = setup(
+        "ecrstore",
+        r#"{"credsStore": "ecr-login", "auths": {"plain.example": {"auth": "ZmlsZTpw"}}}"#,
+    );
+    assert_eq!(user(store.lookup("plain.example").expect("auths")), "file");
+    assert_eq!(store.lookup("anon.example").expect("anonymous"), None);
+    assert!(matches!(
+        store.login("plain.example", "u", "p"),
+        Ok(Stored::File(_))
+    ));
+    assert!(matches!(
+        store.login("123456789012.dkr.ecr.us-east-1.amazonaws.com", "u", "p"),
+        Err(AuthError::EcrManaged { .. })
+    ));
+}
+
+#[test]
 fn login_and_logout_use_the_file_or_the_helper() {
     let (dir, store) = setup(
         "login",
