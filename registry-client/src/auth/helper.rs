@@ -167,29 +167,41 @@ impl CredentialHelper {
                 let _ = stdin.write_all(&input);
             }
         });
-        let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        // Output comes back over a channel so that a grandchild keeping the
+        // pipes open cannot hold us past the deadline either.
+        let (tx, rx) = std::sync::mpsc::channel::<(usize, Vec<u8>)>();
+        let reader = |index: usize, pipe: Option<Box<dyn Read + Send>>| {
+            let tx = tx.clone();
             std::thread::spawn(move || {
                 let mut buf = Vec::new();
                 if let Some(mut pipe) = pipe {
                     // Bounded: a helper has no business printing megabytes.
                     let _ = pipe.by_ref().take(1 << 20).read_to_end(&mut buf);
                 }
-                buf
-            })
+                let _ = tx.send((index, buf));
+            });
         };
-        let stdout = reader(
+        reader(
+            0,
             child
                 .stdout
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
-        let stderr = reader(
+        reader(
+            1,
             child
                 .stderr
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
         let deadline = Instant::now() + self.timeout;
+        let timed_out = || AuthError::HelperTimeout {
+            program: self.program.clone(),
+            action,
+            registry: registry.to_owned(),
+            seconds: self.timeout.as_secs(),
+        };
         let status = loop {
             if let Some(status) = child.try_wait().map_err(spawn_err)? {
                 break status;
@@ -197,18 +209,18 @@ impl CredentialHelper {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(AuthError::HelperTimeout {
-                    program: self.program.clone(),
-                    action,
-                    registry: registry.to_owned(),
-                    seconds: self.timeout.as_secs(),
-                });
+                return Err(timed_out());
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let _ = writer.join();
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
+        drop(writer);
+        let mut output = [Vec::new(), Vec::new()];
+        for _ in 0..2 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let (index, buf) = rx.recv_timeout(left).map_err(|_| timed_out())?;
+            output[index] = buf;
+        }
+        let [stdout, stderr] = output;
         if status.success() {
             return Ok(Outcome::Ok(stdout));
         }

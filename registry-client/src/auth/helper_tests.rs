@@ -110,3 +110,21 @@ fn a_hanging_helper_is_killed_at_the_deadline() {
         Err(AuthError::HelperTimeout { .. })
     ));
 }
+
+#[test]
+fn a_grandchild_holding_the_pipes_does_not_block_past_the_deadline() {
+    let (_dir, env) = helper_dir(
+        "grandchild",
+        &[(
+            "fork",
+            "sleep 3 &\necho '{\"Username\":\"u\",\"Secret\":\"s\"}'",
+        )],
+    );
+    let h = CredentialHelper::find("fork", "r.example", &env)
+        .expect("found")
+        .with_timeout(Duration::from_millis(300));
+    assert!(matches!(
+        h.get("r.example"),
+        Err(AuthError::HelperTimeout { .. })
+    ));
+}
