@@ -173,6 +173,10 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// Finding or storing registry credentials (config.json, credential
+    /// helpers, ECR) failed.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// A manifest or JSON document could not be parsed.
     #[error("invalid {what} from {registry}: {message}")]
     InvalidDocument {

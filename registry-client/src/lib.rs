@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod auth;
 mod blobs;
 pub mod challenge;
 mod client;
