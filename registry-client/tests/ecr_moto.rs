@@ -6,22 +6,30 @@
 //! asks for an ECR token with the real key (must work) and with a wrong
 //! secret (must fail), taking the key from the environment, a profile
 //! file, a fake IMDSv2 endpoint and a fake ECS endpoint. The token then
-//! logs in to a local distribution registry whose htpasswd holds
-//! `AWS:<password>`.
+//! opens a local distribution registry whose htpasswd holds
+//! `AWS:<password>`: the client pushes an image there and pulls it back
+//! with [`CredentialStore`] as its credential source.
 //!
 //! Needs `scripts/moto-venv.sh` (moto in a venv) and, for the data-plane
 //! step, Debian's docker-registry and htpasswd. Missing pieces SKIP, or
 //! fail under `RBOX_REQUIRE_PRIVILEGED=1`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use rbox_image::manifest::Platform;
+use rbox_image::{Reference, Store};
 use rbox_registry::auth::sigv4::{Request, SigningParams, sign};
 use rbox_registry::auth::{AuthError, AuthFile, CredentialStore, EcrAuth, Env};
 use rbox_registry::credential::Credential;
+use rbox_registry::{Client, ClientConfig, NoProgress};
 use rbox_test_support::{TempRoot, have_command, require};
 
 const REGION: &str = "us-east-1";
@@ -341,9 +349,10 @@ fn ecr_token_from_moto_with_every_credential_source() {
     data_plane_login(test, root.path(), env, &password);
 }
 
-/// Starts Debian's docker-registry with htpasswd `AWS:<password>`, and
-/// checks the credential `CredentialStore` returns for it (via
-/// `credHelpers: ecr-login`, answered natively) is accepted at `/v2/`.
+/// Starts Debian's docker-registry with htpasswd `AWS:<password>`, checks
+/// the credential `CredentialStore` returns for it (via `credHelpers:
+/// ecr-login`, answered natively) is accepted at `/v2/`, then pushes and
+/// pulls an image through the client with the store as its credentials.
 fn data_plane_login(test: &str, dir: &Path, env: Env, password: &str) {
     let have = have_command("docker-registry") && have_command("htpasswd");
     if !require(
@@ -416,4 +425,28 @@ fn data_plane_login(test: &str, dir: &Path, env: Env, password: &str) {
         200,
         "the ECR token must open the registry"
     );
+
+    // Push and pull through the registry client, credentials from ECR.
+    let mut config = ClientConfig::default();
+    config.certs_dirs = Vec::new();
+    let client = Client::new(config, Arc::new(store));
+    let source = Store::open(dir.join("source-store")).expect("source store");
+    let image = common::make_image(&source, "amd64", 2);
+    let reference = Reference::parse(&format!("{registry}/rbox/ecr:v1")).expect("reference");
+    let pushed = client
+        .push(&source, &image.manifest, &reference, &NoProgress)
+        .expect("push with the ECR token");
+    assert_eq!(pushed.target.digest, image.manifest);
+    let dest = Store::open(dir.join("dest-store")).expect("dest store");
+    let platform = Platform::new("linux", "amd64", None);
+    let pulled = client
+        .pull(&reference, &platform, &dest, &NoProgress)
+        .expect("pull with the ECR token");
+    assert_eq!(pulled.manifest.digest, image.manifest);
+    for (digest, _) in &image.blobs {
+        assert_eq!(
+            dest.read_blob(digest).expect("pulled blob"),
+            source.read_blob(digest).expect("source blob")
+        );
+    }
 }
