@@ -13,10 +13,20 @@ packages=(
     procps iproute2 jq util-linux
     # `rbox run --init` (docker-init is tini-static)
     tini
+    # engine networking: CNI plugins (bridge, host-local, portmap, firewall,
+    # loopback) driven by rbox, and the iptables they call
+    containernetworking-plugins iptables
     # cgroup v2 tests in a qemu VM
     qemu-system-x86 linux-image-amd64
     # real clients driving rbox as their OCI runtime
     podman containerd docker.io
+    # validating the images and layouts rbox writes
+    skopeo umoci
+    # registries on loopback: distribution 2.8, a throw-away CA, htpasswd
+    # (bcrypt) for its basic auth
+    docker-registry openssl apache2-utils
+    # moto (fake AWS for the ECR tests) runs in a venv: scripts/moto-venv.sh
+    python3-venv
 )
 
 missing=()

@@ -2,8 +2,10 @@
 //! runc-compatible runtime interface as `rbox runtime <cmd>` or when
 //! invoked under the name `rbox-runc`.
 
+mod build_cli;
 mod commands;
 mod engine_cli;
+mod image_cli;
 mod log;
 mod runtime_cli;
 mod trace;
@@ -27,6 +29,27 @@ fn main() -> ExitCode {
         let cli = Cli::parse_from(args);
         match cli.command {
             Command::Runtime(rt) => rt,
+            Command::Image(cmd) => return image_cli::main(&cli.global, cmd),
+            Command::Images(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Ls(a));
+            }
+            Command::Tag(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Tag(a));
+            }
+            Command::Rmi(a) => return image_cli::main(&cli.global, image_cli::ImageCommand::Rm(a)),
+            Command::Save(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Save(a));
+            }
+            Command::Load(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Load(a));
+            }
+            Command::Build(a) => return build_cli::main(&cli.global, a),
+            Command::Network(c) => {
+                return engine_cli::exit(engine_cli::network::main(&cli.global.data_root, c));
+            }
+            Command::Volume(c) => {
+                return engine_cli::exit(engine_cli::volume::main(&cli.global.data_root, c));
+            }
             Command::Engine(cmd) => return engine_cli::main(&cli.global, cmd),
         }
     };
@@ -50,18 +73,60 @@ fn main() -> ExitCode {
 )]
 struct Cli {
     #[command(flatten)]
-    global: engine_cli::Global,
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
-// Parsed once per process: the size difference does not matter.
-#[allow(clippy::large_enum_variant)]
+/// Flags every docker-style command shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Image store and engine directory.
+    #[arg(
+        long,
+        global = true,
+        env = "RBOX_DATA_ROOT",
+        default_value = "/var/lib/rbox",
+        value_name = "DIR"
+    )]
+    pub data_root: std::path::PathBuf,
+    /// Runtime state directory (runc's --root).
+    #[arg(
+        long = "state-root",
+        global = true,
+        default_value = "/run/rbox",
+        value_name = "DIR"
+    )]
+    pub state_root: std::path::PathBuf,
+}
+
 #[derive(clap::Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// The runc-compatible OCI runtime interface (also installed as `rbox-runc`).
     Runtime(runtime_cli::RuntimeCli),
-    /// Docker-style container commands.
+    /// Manage images (ls, inspect, tag, rm, prune, save, load).
+    #[command(subcommand)]
+    Image(image_cli::ImageCommand),
+    /// List images.
+    Images(image_cli::LsArgs),
+    /// Give an image another name.
+    Tag(image_cli::TagArgs),
+    /// Remove images.
+    Rmi(image_cli::RmArgs),
+    /// Write images to a tar archive (docker-archive with an OCI layout, or --format oci).
+    Save(image_cli::SaveArgs),
+    /// Read images from a tar archive (docker-archive or OCI layout; gzip/zstd/plain).
+    Load(image_cli::LoadArgs),
+    /// Build an image from a Dockerfile.
+    Build(build_cli::BuildArgsCli),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(engine_cli::network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(engine_cli::volume::VolumeCommand),
+    /// Docker-style container commands (run, ps, logs, exec, ...).
     #[command(flatten)]
     Engine(engine_cli::EngineCommand),
 }

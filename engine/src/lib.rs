@@ -9,12 +9,14 @@ pub mod logs;
 pub mod monitor;
 pub mod names;
 pub mod netplan;
+pub mod network;
 pub mod options;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
 pub mod sys;
 pub mod time;
+pub mod volume;
 
 pub use engine::{Engine, signal, wait_started};
 pub use error::{Error, Result};

@@ -183,6 +183,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An image archive (`load`) is unusable.
+    #[error("invalid image archive: {0}")]
+    InvalidArchive(String),
     /// No image matches what was asked for.
     #[error("no such image: {0} (see `rbox images`; pull it with `rbox pull`)")]
     ImageNotFound(String),

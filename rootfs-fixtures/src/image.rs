@@ -1,29 +1,44 @@
-//! The busybox fixture as an image in an rbox-image store: one gzip
-//! layer packed from the cached busybox rootfs, a config with
-//! `Cmd ["sh"]`, tagged under the name the caller gives.
+//! The busybox rootfs as an OCI image, in a store or as a docker-archive
+//! tar (which `rbox load` reads), made offline and reproducibly: one gzip
+//! layer with fixed mtimes, a fixed creation time, `sh` as the command.
 
-use rbox_image::Store;
-use rbox_image::layer::{PackOptions, pack};
-use rbox_image::manifest::{ContainerConfig, Descriptor, ImageConfig, Platform, RootFs};
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::Path;
+
+use rbox_image::archive::{self, SaveFormat, SaveItem};
+use rbox_image::layer::{self, Mtime, PackOptions};
+use rbox_image::manifest::{
+    ContainerConfig, Descriptor, History, ImageConfig, Platform, RootFs, media_type,
+};
+use rbox_image::{Reference, Store};
 
 use crate::error::{FixtureError, Result};
 
-fn image_err(e: rbox_image::Error) -> FixtureError {
-    FixtureError::Image(e.to_string())
-}
+/// The image's creation time (and every file's mtime).
+pub const BUSYBOX_CREATED: &str = "2024-01-01T00:00:00Z";
+const EPOCH: u64 = 1_704_067_200;
 
-/// Writes the busybox image into `store` and tags it `name` (e.g.
-/// `busybox` or `busybox:latest`); returns the manifest descriptor.
+/// Writes the busybox image into `store` under `name` (e.g. `busybox`),
+/// returning its manifest descriptor.
 pub fn busybox_image(store: &Store, name: &str) -> Result<Descriptor> {
     let rootfs = crate::cached_busybox_rootfs()?;
-    let mut layer = Vec::new();
-    let packed = pack(&rootfs, &PackOptions::default(), &mut layer).map_err(image_err)?;
-    let digest = store.write_blob(&layer).map_err(image_err)?;
-    let desc = Descriptor::new(packed.compression.oci_media_type(), digest, packed.size);
+    let reference = Reference::parse(name).map_err(|source| FixtureError::InvalidName {
+        name: name.to_string(),
+        source,
+    })?;
+    let mut blob = Vec::new();
+    let mut options = PackOptions::default();
+    options.mtime = Mtime::Fixed(EPOCH);
+    let packed = layer::pack(&rootfs, &options, &mut blob)?;
+    let digest = store.write_blob(&blob)?;
+    let layer = Descriptor::new(media_type::OCI_LAYER_GZIP, digest, blob.len() as u64);
     let host = Platform::host();
     let config = ImageConfig {
-        architecture: host.architecture.clone(),
-        os: host.os.clone(),
+        created: Some(BUSYBOX_CREATED.into()),
+        architecture: host.architecture,
+        os: host.os,
+        variant: host.variant,
         config: Some(ContainerConfig {
             env: Some(vec![
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
@@ -32,14 +47,46 @@ pub fn busybox_image(store: &Store, name: &str) -> Result<Descriptor> {
             ..Default::default()
         }),
         rootfs: RootFs {
+            kind: "layers".into(),
             diff_ids: vec![packed.diff_id],
-            ..Default::default()
         },
+        history: vec![History {
+            created: Some(BUSYBOX_CREATED.into()),
+            created_by: Some("rbox-fixtures: Debian busybox-static".into()),
+            ..Default::default()
+        }],
         ..Default::default()
     };
-    let target = store.write_image(&config, &[desc]).map_err(image_err)?;
-    let reference =
-        rbox_image::Reference::parse(name).map_err(|e| FixtureError::Image(e.to_string()))?;
-    store.tag(&reference, &target).map_err(image_err)?;
+    let target = store.write_image(&config, &[layer])?;
+    store.tag(&reference, &target)?;
     Ok(target)
+}
+
+/// Writes the busybox image named `name` as a docker-archive tar at
+/// `dest`, using a scratch store under `scratch` (an empty directory).
+pub fn busybox_archive(dest: &Path, name: &str, scratch: &Path) -> Result<()> {
+    let store = Store::open(scratch)?;
+    busybox_image(&store, name)?;
+    let image = store.resolve(name, &Platform::host())?;
+    let reference = Reference::parse(name).map_err(|source| FixtureError::InvalidName {
+        name: name.to_string(),
+        source,
+    })?;
+    let io = |op, e| FixtureError::Io {
+        op,
+        path: dest.to_path_buf(),
+        source: e,
+    };
+    let f = File::create(dest).map_err(|e| io("create", e))?;
+    let mut w = BufWriter::new(f);
+    archive::save(
+        &store,
+        &[SaveItem {
+            image,
+            names: vec![reference],
+        }],
+        SaveFormat::Docker,
+        &mut w,
+    )?;
+    w.flush().map_err(|e| io("write", e))
 }

@@ -1,33 +1,31 @@
-//! The docker-style container commands: argument structs and dispatch.
-//! Each command lives in its own file; the work is in rbox-engine.
+//! The docker-style engine commands: containers (`run`, `ps`, `logs`,
+//! `exec`...), `network` and `volume`. Argument parsing and output only;
+//! the work is in rbox-engine.
 
 mod attach;
 mod exec;
 mod logs;
+pub mod network;
 mod ps;
 mod run;
+pub mod volume;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use rbox_engine::Engine;
 
-/// Global flags of the engine commands.
-#[derive(Args, Debug)]
-pub struct Global {
-    /// Store and engine directory.
-    #[arg(
-        long = "data-root",
-        global = true,
-        env = "RBOX_DATA_ROOT",
-        default_value = "/var/lib/rbox"
-    )]
-    pub data_root: PathBuf,
-    /// Runtime state directory (runc's --root), for engine commands.
-    #[arg(long = "root", env = "RBOX_ROOT", default_value = "/run/rbox")]
-    pub root: PathBuf,
+/// Prints an engine command's error chain and maps it to exit status 1.
+pub fn exit(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rbox: {e:#}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// The engine's subcommands.
@@ -141,7 +139,7 @@ pub enum ContainerCommand {
 }
 
 /// Runs an engine command; errors are printed, docker's exit codes.
-pub fn main(g: &Global, cmd: EngineCommand) -> ExitCode {
+pub fn main(g: &crate::Global, cmd: EngineCommand) -> ExitCode {
     if !matches!(cmd, EngineCommand::Monitor { .. }) {
         // `rbox ps | head` ends quietly, as other Unix tools do. (Not in
         // the monitor: a client that goes away must not kill it.)
@@ -156,7 +154,7 @@ pub fn main(g: &Global, cmd: EngineCommand) -> ExitCode {
     }
     crate::trace::install(&crate::log::Logger::default());
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-    let engine = Engine::new(&g.data_root, &g.root, exe);
+    let engine = Engine::new(&g.data_root, &g.state_root, exe);
     match dispatch(&engine, cmd) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

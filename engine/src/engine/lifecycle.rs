@@ -62,7 +62,7 @@ impl Engine {
         cmd.current_dir("/")
             .arg("--data-root")
             .arg(&self.data_root)
-            .arg("--root")
+            .arg("--state-root")
             .arg(&self.runtime_root)
             .arg("__monitor")
             .arg(id)

@@ -29,7 +29,7 @@ pub struct Engine {
 
 impl Engine {
     /// An engine; `monitor_exe` is the `rbox` binary, run as
-    /// `rbox --data-root D --root R __monitor ID` for each container.
+    /// `rbox --data-root D --state-root R __monitor ID` for each container.
     pub fn new(
         data_root: impl Into<PathBuf>,
         runtime_root: impl Into<PathBuf>,

@@ -21,6 +21,7 @@
 mod gc;
 mod images;
 mod ingest;
+mod overlay;
 mod records;
 mod snapshot;
 
@@ -33,6 +34,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub use gc::{GcOptions, GcReport};
 pub use images::{Image, ImageEntry};
 pub use ingest::{BlobInfo, Expected, Ingest, IngestStatus, IngestWriter};
+pub use overlay::{Overlay, OverlayOptions, unmount_overlay};
 pub use records::{Record, Records};
 
 use crate::digest::{Algorithm, Digest, VerifyingReader};
@@ -287,4 +289,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+#[cfg(test)]
+pub(crate) use tests::images as tests_support;

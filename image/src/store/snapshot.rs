@@ -39,7 +39,12 @@ impl Store {
     /// Missing layer blobs are an error naming the layer (pull the image
     /// again).
     pub fn layer_dirs(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        let layers = image.layers()?;
+        self.layer_dirs_for(&image.layers()?)
+    }
+
+    /// [`Store::layer_dirs`] for a list of (layer descriptor, diff id),
+    /// base first — an image being built, before it has a manifest.
+    pub fn layer_dirs_for(&self, layers: &[(crate::manifest::Descriptor, Digest)]) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|(_, d)| d.clone()).collect();
         let chain_ids = crate::manifest::chain_ids(&diff_ids);
         let dir = self.layers_dir();
@@ -126,19 +131,26 @@ impl Store {
         Ok(())
     }
 
-    /// Removes unpacked layers whose chain id is not in `keep`, and stale
-    /// temporaries; returns the chain ids (hex) removed. Callers hold what
-    /// containers and builds use in `keep`.
+    /// Removes unpacked layers whose chain id is neither in `keep` nor
+    /// held (see [`Store::hold_layers`]), and stale temporaries; returns
+    /// the chain ids (hex) removed.
     pub fn prune_layers(&self, keep: &BTreeSet<Digest>) -> Result<Vec<String>> {
         let dir = self.layers_dir();
-        let keep: BTreeSet<&str> = keep.iter().map(|d| d.hex()).collect();
+        let held = self.held_layers()?;
+        let mut keep: BTreeSet<&str> = keep.iter().map(|d| d.hex()).collect();
+        keep.extend(held.iter().flat_map(|(_, ids)| ids.iter().map(|d| d.hex())));
         let mut removed = Vec::new();
         for name in read_dir_names(&dir)? {
             let (hex, is_tmp) = match name.strip_suffix(".tmp") {
                 Some(h) => (h, true),
                 None => (name.as_str(), false),
             };
-            if name.ends_with(".lock") || (keep.contains(hex) && !is_tmp) {
+            if name == HOLDS
+                || name == "l"
+                || name == "empty"
+                || name.ends_with(".lock")
+                || (keep.contains(hex) && !is_tmp)
+            {
                 continue;
             }
             let lock_path = dir.join(format!("{hex}.lock"));
@@ -162,4 +174,73 @@ fn remove_tree(path: &Path) -> Result<()> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(Error::io("remove", path, e)),
     }
+}
+
+const HOLDS: &str = "holds";
+
+impl Store {
+    /// Records that `owner` (a container or build id: `[A-Za-z0-9_.-]+`)
+    /// uses the layers `chain_ids`, so [`Store::prune_layers`] and
+    /// image removal keep them until [`Store::release_layers`]. Replaces
+    /// an earlier hold of the same owner. Written atomically.
+    pub fn hold_layers(&self, owner: &str, chain_ids: &[Digest]) -> Result<()> {
+        let dir = self.layers_dir().join(HOLDS);
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let path = hold_path(&dir, owner)?;
+        let body: String = chain_ids.iter().map(|d| format!("{d}\n")).collect();
+        let tmp = dir.join(format!(".{owner}.tmp"));
+        fs::write(&tmp, body).map_err(|e| Error::io("write", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| Error::io("rename into place", &path, e))
+    }
+
+    /// Drops `owner`'s hold; fine if there is none.
+    pub fn release_layers(&self, owner: &str) -> Result<()> {
+        let path = hold_path(&self.layers_dir().join(HOLDS), owner)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io("remove", path, e)),
+        }
+    }
+
+    /// Every chain id some owner holds, with the owners.
+    pub fn held_layers(&self) -> Result<Vec<(String, Vec<Digest>)>> {
+        let dir = self.layers_dir().join(HOLDS);
+        let mut out = Vec::new();
+        for owner in read_dir_names(&dir)? {
+            if owner.starts_with('.') {
+                continue;
+            }
+            let path = dir.join(&owner);
+            let text = fs::read_to_string(&path).map_err(|e| Error::io("read", &path, e))?;
+            let ids = text
+                .lines()
+                .filter_map(|l| match Digest::parse(l) {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), "ignoring a bad hold line: {e}");
+                        None
+                    }
+                })
+                .collect();
+            out.push((owner, ids));
+        }
+        Ok(out)
+    }
+}
+
+fn hold_path(dir: &Path, owner: &str) -> Result<PathBuf> {
+    let ok = !owner.is_empty()
+        && owner.len() <= 128
+        && !owner.starts_with('.')
+        && owner
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !ok {
+        return Err(Error::InvalidIngestRef {
+            reference: owner.to_string(),
+            reason: "a layer hold owner must be 1-128 of [A-Za-z0-9_.-], not starting with a dot",
+        });
+    }
+    Ok(dir.join(owner))
 }

@@ -7,7 +7,8 @@ const USAGE: &str = "\
 usage: rbox-fixture busybox-bundle DIR [-- ARGS...]   write DIR/rootfs and DIR/config.json, print the config path
        rbox-fixture busybox-rootfs DIR                build a busybox rootfs at DIR, print DIR
        rbox-fixture cached-rootfs                     print the shared cached rootfs path
-       rbox-fixture busybox-image DATA_ROOT NAME      store the busybox image in DATA_ROOT tagged NAME";
+       rbox-fixture busybox-image DATA_ROOT NAME      store the busybox image in DATA_ROOT tagged NAME
+       rbox-fixture busybox-archive FILE [NAME]       write the busybox image (default name busybox) as a docker-archive tar";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -26,9 +27,17 @@ fn main() -> ExitCode {
         }
         ["cached-rootfs"] => rbox_fixtures::cached_busybox_rootfs(),
         ["busybox-image", root, name] => rbox_image::Store::open(*root)
-            .map_err(|e| rbox_fixtures::FixtureError::Image(e.to_string()))
+            .map_err(rbox_fixtures::FixtureError::from)
             .and_then(|store| rbox_fixtures::busybox_image(&store, name))
             .map(|d| d.digest.to_string().into()),
+        ["busybox-archive", file, rest @ ..] if rest.len() <= 1 => {
+            let name = rest.first().copied().unwrap_or("busybox");
+            let scratch = std::env::temp_dir().join(format!("rbox-fixture-{}", std::process::id()));
+            let r = rbox_fixtures::busybox_archive(Path::new(file), name, &scratch)
+                .map(|()| file.into());
+            let _ = std::fs::remove_dir_all(&scratch);
+            r
+        }
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

@@ -195,7 +195,11 @@ fn refuses_mismatched_layers() {
         },
         ..Default::default()
     };
-    assert!(store.write_image(&config, std::slice::from_ref(&l)).is_err());
+    assert!(
+        store
+            .write_image(&config, std::slice::from_ref(&l))
+            .is_err()
+    );
     let mut missing = l;
     missing.digest = crate::Digest::sha256(b"not stored");
     let config = ImageConfig {
@@ -247,8 +251,14 @@ fn layer_dirs_unpack_once_and_check_diff_ids() {
     assert_eq!(store.layer_dirs(&img).unwrap(), dirs);
     assert!(dirs[0].join(".marker").exists());
 
-    // Prune keeps what is asked and removes the rest.
-    let keep: std::collections::BTreeSet<_> = img.config.chain_ids().into_iter().take(1).collect();
+    // Prune keeps what is asked or held and removes the rest.
+    let chain = img.config.chain_ids();
+    store.hold_layers("ctr1", &chain[1..]).unwrap();
+    assert!(store.hold_layers("../x", &chain).is_err());
+    let keep: std::collections::BTreeSet<_> = chain.iter().take(1).cloned().collect();
+    assert!(store.prune_layers(&keep).unwrap().is_empty());
+    store.release_layers("ctr1").unwrap();
+    store.release_layers("ctr1").unwrap();
     let removed = store.prune_layers(&keep).unwrap();
     assert_eq!(removed.len(), 1);
     assert!(dirs[0].exists() && !dirs[1].exists());
@@ -261,7 +271,7 @@ fn layer_dirs_unpack_once_and_check_diff_ids() {
     let names: Vec<String> = fs::read_dir(store.layers_dir())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| !n.ends_with(".lock"))
+        .filter(|n| !n.ends_with(".lock") && n != "holds")
         .collect();
     assert_eq!(names.len(), 1, "{names:?}");
 }
@@ -275,4 +285,74 @@ fn chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     s
+}
+
+#[test]
+fn overlay_shows_the_image_and_collects_changes_in_upper() {
+    if !rbox_test_support::require_root("overlay_shows_the_image_and_collects_changes_in_upper") {
+        return;
+    }
+    let (tmp, store) = setup();
+    let m = two_layer_image(&tmp, &store, "ovl");
+    store.tag(&Reference::parse("ovl").unwrap(), &m).unwrap();
+    let img = store.resolve("ovl", &Platform::host()).unwrap();
+    let lowers = store.layer_dirs(&img).unwrap();
+    let (upper, work, merged) = (tmp.join("upper"), tmp.join("work"), tmp.join("merged"));
+    let ovl = store
+        .mount_overlay(&lowers, &upper, &work, &merged, OverlayOptions::default())
+        .unwrap();
+    assert_eq!(fs::read_to_string(merged.join("a")).unwrap(), "2");
+    assert!(!merged.join("b").exists(), "whiteout hides b");
+    assert_eq!(fs::read_to_string(merged.join("d/keep")).unwrap(), "k");
+    fs::write(merged.join("new"), "n").unwrap();
+    assert_eq!(fs::read_to_string(upper.join("new")).unwrap(), "n");
+    assert!(!lowers.iter().any(|l| l.join("new").exists()));
+    ovl.unmount().unwrap();
+    assert!(!merged.join("a").exists());
+
+    // No lowers: an empty image (FROM scratch).
+    let ovl = store
+        .mount_overlay(
+            &[],
+            &tmp.join("u2"),
+            &tmp.join("w2"),
+            &tmp.join("m2"),
+            OverlayOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(fs::read_dir(ovl.target()).unwrap().count(), 0);
+    drop(ovl);
+}
+
+#[test]
+fn overlay_with_many_layers_uses_short_links() {
+    if !rbox_test_support::require_root("overlay_with_many_layers_uses_short_links") {
+        return;
+    }
+    let (tmp, store) = setup();
+    let mut lowers = Vec::new();
+    for i in 0..40u32 {
+        let d = store.layer_dir(&crate::Digest::sha256(&i.to_le_bytes()));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join(format!("f{i}")), "").unwrap();
+        lowers.push(d);
+    }
+    let long: usize = lowers.iter().map(|l| l.as_os_str().len() + 1).sum();
+    assert!(long > 4000, "the test must need short links ({long} bytes)");
+    let merged = tmp.join("merged");
+    let ovl = store
+        .mount_overlay(
+            &lowers,
+            &tmp.join("u"),
+            &tmp.join("w"),
+            &merged,
+            OverlayOptions { volatile: true },
+        )
+        .unwrap();
+    assert_eq!(fs::read_dir(&merged).unwrap().count(), 40);
+    drop(ovl);
+    assert_eq!(
+        fs::read_dir(store.layers_dir().join("l")).unwrap().count(),
+        40
+    );
 }

@@ -1,0 +1,544 @@
+//! Planning one stage: expanding each instruction with the scope at its
+//! point, updating the config, and recording cache-key material.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, StagePlan, apply,
+    onbuild_steps, starting_scope,
+};
+use crate::args::{Scope, is_proxy_arg};
+use crate::config::CommandConfig;
+use crate::error::{Result, SyntaxError};
+use crate::expand::Lexer;
+use crate::instructions::{CopySpec, Instruction, MountSpec, Step};
+use crate::stages::{Base, Source, Stages, expand_error};
+
+/// Expands words of one step against a snapshot of the scope, recording
+/// which variables were used.
+struct Expander<'a> {
+    lexer: Lexer,
+    vars: BTreeMap<String, String>,
+    used: BTreeSet<String>,
+    step: &'a Step,
+}
+
+impl<'a> Expander<'a> {
+    fn new(lexer: Lexer, scope: &Scope, step: &'a Step) -> Self {
+        Self {
+            lexer,
+            vars: scope.vars(),
+            used: BTreeSet::new(),
+            step,
+        }
+    }
+
+    fn expand(&mut self, lexer: Lexer, word: &str) -> Result<crate::expand::Expanded> {
+        let e = lexer
+            .expand(word, &self.vars)
+            .map_err(|e| expand_error(self.step, word, e))?;
+        self.used.extend(e.used.iter().cloned());
+        Ok(e)
+    }
+
+    fn word(&mut self, word: &str) -> Result<String> {
+        Ok(self.expand(self.lexer, word)?.text)
+    }
+
+    fn words(&mut self, word: &str) -> Result<Vec<String>> {
+        Ok(self.expand(self.lexer, word)?.words)
+    }
+
+    fn opt(&mut self, word: Option<&str>) -> Result<Option<String>> {
+        word.map(|w| self.word(w)).transpose()
+    }
+
+    fn key(self, text: String) -> KeyMaterial {
+        let vars = self
+            .used
+            .iter()
+            .filter_map(|k| self.vars.get(k).map(|v| (k.clone(), v.clone())))
+            .collect();
+        KeyMaterial { text, vars }
+    }
+}
+
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
+    // Serializing strings, vectors and maps of strings cannot fail.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+pub(super) fn plan_stage(
+    stages: &Stages,
+    index: usize,
+    planned: &[StagePlan],
+    lexer: &Lexer,
+    globals: &BTreeMap<String, String>,
+    options: &BuildOptions,
+) -> Result<StagePlan> {
+    let stage = &stages.stages[index];
+    let base = stages.resolve_base(index, lexer, globals)?;
+    let platform = stage
+        .from
+        .platform
+        .as_deref()
+        .map(|p| {
+            lexer
+                .expand_word(p, globals)
+                .map_err(|e| expand_error(&stage.from_step, p, e))
+        })
+        .transpose()?;
+    let mut deps = BTreeSet::new();
+    let mut config = match &base {
+        Base::Stage(i) => {
+            deps.insert(*i);
+            planned[*i].config.clone()
+        }
+        Base::Image(reference) => options
+            .base_configs
+            .get(reference)
+            .cloned()
+            .unwrap_or_default(),
+        Base::Scratch => ConfigState::default(),
+    };
+    let c = &config.command;
+    config.command = CommandConfig::inherit(c.entrypoint.clone(), c.cmd.clone(), c.shell.clone());
+    // Triggers run in the child and are not passed on.
+    let triggers = std::mem::take(&mut config.onbuild);
+    let mut sources = onbuild_steps(&triggers, &stage.from_step, lexer.escape())?;
+    sources.extend(stage.steps.iter().cloned());
+
+    let mut scope = starting_scope(&config);
+    let mut steps = Vec::with_capacity(sources.len());
+    for step in &sources {
+        if let Instruction::Arg(_) = step.instruction {
+            // ARG changes no filesystem or config: it only feeds later
+            // expansions and RUN environments (which carry it in their keys).
+            apply(step, &mut scope, lexer, options, globals)?;
+            continue;
+        }
+        let mut ex = Expander::new(*lexer, &scope, step);
+        let (op, text) = match &step.instruction {
+            Instruction::Env(pairs) => {
+                // Expanded once more on the snapshot only to record which
+                // variables the values used.
+                for (k, v) in pairs {
+                    ex.word(k)?;
+                    ex.word(v)?;
+                }
+                apply(step, &mut scope, lexer, options, globals)?;
+                config.env = scope.env().to_vec();
+                (Op::Config, format!("ENV {}", json(&config.env)))
+            }
+            Instruction::Run(run) => {
+                let argv = config.command.argv(&run.cmd);
+                let mut mounts = Vec::with_capacity(run.mounts.len());
+                for m in &run.mounts {
+                    let mut failure = None;
+                    let parsed = {
+                        let mut expand = |v: &str| {
+                            ex.word(v).map_err(|e| {
+                                failure = Some(e);
+                                SyntaxError::InvalidMount {
+                                    spec: m.spec.clone(),
+                                    reason: "a value could not be expanded".to_owned(),
+                                }
+                            })
+                        };
+                        MountSpec::parse_with(&m.spec, &mut expand)
+                    };
+                    if let Some(e) = failure {
+                        return Err(e);
+                    }
+                    let mount = parsed.map_err(|kind| step.node.error(kind))?;
+                    if let Some(from) = mount.from.as_deref().filter(|f| !f.is_empty())
+                        && let Source::Stage(i) =
+                            stages.resolve_from(index, from, step.node.location)?
+                    {
+                        deps.insert(i);
+                    }
+                    mounts.push(mount);
+                }
+                let env = run_env(&scope, options);
+                let workdir = workdir_or_root(&config.workdir);
+                let text = format!(
+                    "RUN {} mounts={} network={:?} security={:?} workdir={} user={} heredocs={}",
+                    json(&argv),
+                    json(&mounts.iter().map(canonical_mount).collect::<Vec<_>>()),
+                    run.network,
+                    run.security,
+                    json(&workdir),
+                    json(&config.user),
+                    json(
+                        &run.heredocs
+                            .iter()
+                            .map(|h| (&h.name, &h.content, h.expand, h.fd))
+                            .collect::<Vec<_>>()
+                    ),
+                );
+                let key_vars = env
+                    .iter()
+                    .filter(|(k, _)| !is_proxy_arg(k))
+                    .cloned()
+                    .collect();
+                let op = Op::Run {
+                    argv,
+                    env,
+                    mounts,
+                    network: run.network,
+                    security: run.security.clone(),
+                    heredocs: run.heredocs.clone(),
+                    workdir,
+                    user: config.user.clone(),
+                };
+                steps.push(PlannedStep {
+                    location: step.node.location,
+                    original: step.node.original.clone(),
+                    op,
+                    key: KeyMaterial {
+                        text,
+                        vars: key_vars,
+                    },
+                });
+                continue;
+            }
+            Instruction::Copy(c) | Instruction::Add(c) => {
+                let add = matches!(step.instruction, Instruction::Add(_));
+                let mut resolve = |from: &str| {
+                    let source = stages.resolve_from(index, from, step.node.location)?;
+                    if let Source::Stage(i) = source {
+                        deps.insert(i);
+                    }
+                    Ok(source)
+                };
+                let op = plan_copy(c, add, &mut ex, &config.workdir, &mut resolve)?;
+                let text = format!("{} {op:?}", if add { "ADD" } else { "COPY" });
+                (op, text)
+            }
+            Instruction::Workdir(w) => {
+                let w = ex.word(w)?;
+                config.workdir = join(&workdir_or_root(&config.workdir), &w);
+                (
+                    Op::Workdir(config.workdir.clone()),
+                    format!("WORKDIR {}", json(&config.workdir)),
+                )
+            }
+            Instruction::User(u) => {
+                config.user = ex.word(u)?;
+                (Op::Config, format!("USER {}", json(&config.user)))
+            }
+            Instruction::Expose(ports) => {
+                let mut out = Vec::new();
+                for p in ports {
+                    for word in ex.words(p)? {
+                        out.push(port_spec(&word).map_err(|reason| {
+                            step.node.error(SyntaxError::InvalidFlagValue {
+                                flag: "EXPOSE".to_owned(),
+                                value: word.clone(),
+                                reason,
+                            })
+                        })?);
+                    }
+                }
+                config.exposed_ports.extend(out.iter().cloned());
+                (Op::Config, format!("EXPOSE {}", json(&out)))
+            }
+            Instruction::Label(pairs) => {
+                let mut out = Vec::new();
+                for (k, v) in pairs {
+                    out.push((ex.word(k)?, ex.word(v)?));
+                }
+                config.labels.extend(out.iter().cloned());
+                (Op::Config, format!("LABEL {}", json(&out)))
+            }
+            Instruction::Volume(vols) => {
+                let mut out = Vec::new();
+                for v in vols {
+                    let v = ex.word(v)?;
+                    if v.is_empty() {
+                        return Err(step.node.error(SyntaxError::Arguments {
+                            instruction: "VOLUME",
+                            expected: "non-empty paths",
+                        }));
+                    }
+                    out.push(v);
+                }
+                config.volumes.extend(out.iter().cloned());
+                (Op::Config, format!("VOLUME {}", json(&out)))
+            }
+            Instruction::Stopsignal(s) => {
+                let s = ex.word(s)?;
+                if !is_signal(&s) {
+                    return Err(step.node.error(SyntaxError::InvalidFlagValue {
+                        flag: "STOPSIGNAL".to_owned(),
+                        value: s,
+                        reason: "not a signal name or number",
+                    }));
+                }
+                config.stop_signal = Some(s.clone());
+                (Op::Config, format!("STOPSIGNAL {}", json(&s)))
+            }
+            Instruction::Healthcheck(h) => {
+                config.healthcheck = Some(h.clone());
+                (Op::Config, format!("HEALTHCHECK {h:?}"))
+            }
+            Instruction::Cmd(cmd) => {
+                config.command.set_cmd(cmd);
+                (Op::Config, format!("CMD {}", json(&config.command.cmd)))
+            }
+            Instruction::Entrypoint(cmd) => {
+                config.command.set_entrypoint(cmd);
+                (
+                    Op::Config,
+                    format!(
+                        "ENTRYPOINT {} CMD {}",
+                        json(&config.command.entrypoint),
+                        json(&config.command.cmd)
+                    ),
+                )
+            }
+            Instruction::Shell(shell) => {
+                config.command.set_shell(shell.clone());
+                (Op::Config, format!("SHELL {}", json(shell)))
+            }
+            Instruction::Onbuild { text, .. } => {
+                config.onbuild.push(text.clone());
+                (Op::Config, format!("ONBUILD {}", json(text)))
+            }
+            Instruction::Maintainer(m) => {
+                config.author = Some(m.clone());
+                (Op::Config, format!("MAINTAINER {}", json(m)))
+            }
+            // Split off into stages; ARG handled above.
+            Instruction::From(_) | Instruction::Arg(_) => continue,
+        };
+        steps.push(PlannedStep {
+            location: step.node.location,
+            original: step.node.original.clone(),
+            op,
+            key: ex.key(text),
+        });
+    }
+    Ok(StagePlan {
+        index,
+        name: stage.name.clone(),
+        base,
+        platform,
+        deps,
+        steps,
+        config,
+    })
+}
+
+/// COPY/ADD with everything expanded; `resolve` turns a `--from` value
+/// into a source (and records the dependency).
+fn plan_copy(
+    c: &CopySpec,
+    add: bool,
+    ex: &mut Expander<'_>,
+    workdir: &str,
+    resolve: &mut dyn FnMut(&str) -> Result<Source>,
+) -> Result<Op> {
+    let step = ex.step;
+    let mut sources = Vec::with_capacity(c.sources.len());
+    for s in &c.sources {
+        match c.heredoc(s) {
+            Some(h) => {
+                let content = if h.expand {
+                    // BuildKit expands heredoc bodies with `\` as the escape
+                    // whatever the file's token, and leaves quotes alone.
+                    let raw = Lexer::new('\\').without_quote_processing();
+                    ex.expand(raw, &h.content)?.text
+                } else {
+                    h.content.clone()
+                };
+                sources.push(CopySource::Inline {
+                    name: h.name.clone(),
+                    content,
+                });
+            }
+            None => sources.push(CopySource::Path(ex.word(s)?)),
+        }
+    }
+    let raw_dest = ex.word(&c.dest)?;
+    let dest = if raw_dest.starts_with('/') {
+        raw_dest.clone()
+    } else {
+        let mut d = join(&workdir_or_root(workdir), &raw_dest);
+        let dir_like = raw_dest.ends_with('/') || raw_dest == "." || raw_dest.ends_with("/.");
+        if dir_like && !d.ends_with('/') {
+            d.push('/');
+        }
+        d
+    };
+    let from = match ex.opt(c.from.as_deref())?.filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => Some(resolve(&f)?),
+    };
+    let chmod = ex.opt(c.chmod.as_deref())?;
+    if let Some(mode) = &chmod
+        && u32::from_str_radix(mode, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .is_none()
+    {
+        return Err(step.node.error(SyntaxError::InvalidFlagValue {
+            flag: "chmod".to_owned(),
+            value: mode.clone(),
+            reason: "not an octal file mode",
+        }));
+    }
+    let mut exclude = Vec::with_capacity(c.exclude.len());
+    for e in &c.exclude {
+        exclude.push(ex.word(e)?);
+    }
+    Ok(Op::Copy {
+        add,
+        sources,
+        dest,
+        from,
+        chown: ex.opt(c.chown.as_deref())?,
+        chmod,
+        link: c.link,
+        parents: c.parents,
+        exclude,
+        checksum: ex.opt(c.checksum.as_deref())?,
+        keep_git_dir: c.keep_git_dir,
+    })
+}
+
+fn canonical_mount(m: &MountSpec) -> String {
+    format!(
+        "{:?} target={:?} source={:?} from={:?} id={:?} sharing={:?} mode={:?} uid={:?} gid={:?} ro={} required={} size={:?} env={:?}",
+        m.kind,
+        m.target,
+        m.source,
+        m.from,
+        m.id,
+        m.sharing,
+        m.mode,
+        m.uid,
+        m.gid,
+        m.is_readonly(),
+        m.required,
+        m.size,
+        m.env
+    )
+}
+
+/// RUN's environment: ENV and ARGs as assigned, then proxy build-args not
+/// already set.
+fn run_env(scope: &Scope, options: &BuildOptions) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = scope.run_env().to_vec();
+    for (k, v) in options.build_args.proxies() {
+        if !env.iter().any(|(e, _)| *e == k) {
+            env.push((k, v));
+        }
+    }
+    env
+}
+
+fn workdir_or_root(workdir: &str) -> String {
+    if workdir.is_empty() {
+        "/".to_owned()
+    } else {
+        workdir.to_owned()
+    }
+}
+
+/// `base` joined with `path` (absolute `path` wins), cleaned.
+fn join(base: &str, path: &str) -> String {
+    let full = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in full.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// moby's `signal.ParseSignal` on Linux: a positive number, or a name with
+/// or without `SIG`, real-time ones as `RTMIN+n` / `RTMAX-n`.
+fn is_signal(text: &str) -> bool {
+    if let Ok(n) = text.parse::<u32>() {
+        return (1..=64).contains(&n);
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    const NAMES: [&str; 35] = [
+        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
+        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
+        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
+        "XFSZ",
+    ];
+    if NAMES.contains(&name) || name == "RTMIN" || name == "RTMAX" {
+        return true;
+    }
+    let offset = |rest: &str| rest.parse::<u8>().is_ok_and(|n| (1..=15).contains(&n));
+    name.strip_prefix("RTMIN+").is_some_and(offset)
+        || name.strip_prefix("RTMAX-").is_some_and(offset)
+}
+
+/// `80` -> `80/tcp`; `53/udp`; `8000-8010/tcp`. Protocols tcp, udp, sctp.
+fn port_spec(word: &str) -> Result<String, &'static str> {
+    let (ports, proto) = match word.split_once('/') {
+        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+        None => (word, "tcp".to_owned()),
+    };
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err("protocol must be tcp, udp or sctp");
+    }
+    let valid = |p: &str| p.parse::<u16>().is_ok();
+    let ok = match ports.split_once('-') {
+        Some((lo, hi)) => {
+            valid(lo) && valid(hi) && lo.parse::<u16>().ok() <= hi.parse::<u16>().ok()
+        }
+        None => valid(ports),
+    };
+    if !ok {
+        return Err("not a port or port range");
+    }
+    Ok(format!("{ports}/{proto}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_paths() {
+        assert_eq!(join("/", "app"), "/app");
+        assert_eq!(join("/app", "src/../bin"), "/app/bin");
+        assert_eq!(join("/app", "/abs"), "/abs");
+        assert_eq!(join("/", "../.."), "/");
+    }
+
+    #[test]
+    fn signals() {
+        for ok in ["SIGTERM", "term", "9", "SIGRTMIN+3", "RTMAX-1", "sigwinch"] {
+            assert!(is_signal(ok), "{ok}");
+        }
+        for bad in ["0", "65", "SIGFOO", "RTMIN+16", "", "-1"] {
+            assert!(!is_signal(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(port_spec("80").unwrap(), "80/tcp");
+        assert_eq!(port_spec("53/UDP").unwrap(), "53/udp");
+        assert_eq!(port_spec("8000-8010").unwrap(), "8000-8010/tcp");
+        for bad in ["http", "70000", "80/icmp", "10-5", ""] {
+            assert!(port_spec(bad).is_err(), "{bad}");
+        }
+    }
+}
