@@ -170,12 +170,22 @@ pub enum Error {
     )]
     NoInitBinary,
     /// Networking failed.
-    #[error("network for container {id}: {message}")]
+    #[error("network for container {id}")]
     Network {
         /// The container.
         id: String,
-        /// What failed.
-        message: String,
+        /// The network module's error.
+        #[source]
+        source: crate::network::NetworkError,
+    },
+    /// A volume operation failed.
+    #[error("volume {name}")]
+    Volume {
+        /// The volume.
+        name: String,
+        /// The volume module's error.
+        #[source]
+        source: crate::volume::VolumeError,
     },
 }
 

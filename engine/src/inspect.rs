@@ -58,7 +58,7 @@ pub fn inspect(r: &Record) -> Value {
         "HostConfig": {
             "Binds": o.volumes,
             "NetworkMode": o.network.clone().unwrap_or_else(|| "bridge".into()),
-            "PortBindings": {},
+            "PortBindings": port_bindings(&r.ports),
             "RestartPolicy": {"Name": policy.name(), "MaximumRetryCount": max_retry},
             "AutoRemove": o.rm,
             "CapAdd": o.cap_add,
@@ -104,9 +104,49 @@ pub fn inspect(r: &Record) -> Value {
             "StopSignal": r.stop_signal,
             "StopTimeout": o.stop_timeout,
         },
-        "NetworkSettings": {
-            "IPAddress": r.ips.first().cloned().unwrap_or_default(),
-            "Ports": {},
-        },
+        "NetworkSettings": network_settings(r),
+    })
+}
+
+/// `host_ip:host_port->container_port/proto` strings as docker's port
+/// map: `{"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]}`.
+fn port_bindings(ports: &[String]) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in ports {
+        let Some((host, cont)) = p.split_once("->") else {
+            continue;
+        };
+        let (ip, port) = host.rsplit_once(':').unwrap_or(("", host));
+        let entry = m.entry(cont.to_string()).or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": ip, "HostPort": port}));
+        }
+    }
+    Value::Object(m)
+}
+
+fn network_settings(r: &Record) -> Value {
+    let ip = r
+        .ips
+        .iter()
+        .find(|i| !i.contains(':'))
+        .cloned()
+        .unwrap_or_default();
+    let mut networks = serde_json::Map::new();
+    if let Some(n) = &r.network {
+        networks.insert(
+            n.clone(),
+            json!({
+                "IPAddress": ip,
+                "Gateway": r.gateway.clone().unwrap_or_default(),
+                "Aliases": [r.name],
+            }),
+        );
+    }
+    json!({
+        "IPAddress": ip,
+        "Gateway": r.gateway.clone().unwrap_or_default(),
+        "Ports": port_bindings(&r.ports),
+        "Networks": networks,
     })
 }

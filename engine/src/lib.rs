@@ -8,7 +8,6 @@ pub mod inspect;
 pub mod logs;
 pub mod monitor;
 pub mod names;
-pub mod netplan;
 pub mod network;
 pub mod options;
 pub mod record;

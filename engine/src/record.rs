@@ -121,6 +121,14 @@ pub struct Record {
     pub runtime_root: PathBuf,
     /// The container's IP addresses (bridge networks).
     pub ips: Vec<String>,
+    /// The network it is attached to (bridge networks).
+    pub network: Option<String>,
+    /// The gateway (bridge networks).
+    pub gateway: Option<String>,
+    /// Published ports as `host_ip:host_port->container_port/proto`.
+    pub ports: Vec<String>,
+    /// Volumes it uses.
+    pub volumes: Vec<crate::engine::VolumeUse>,
 }
 
 /// The container directory and name index under a data root.

@@ -47,6 +47,11 @@ impl Engine {
         let mut args = args.to_vec();
         if matches!(args.first(), Some(&"run") | Some(&"create")) {
             args.splice(1..1, ["--cgroup-parent", self.parent.as_str()]);
+            // The host's shared default bridge stays out of these tests;
+            // the network test makes its own network.
+            if !args.contains(&"--network") {
+                args.splice(1..1, ["--network", "none"]);
+            }
         }
         c.args(&args).stdin(Stdio::null());
         c
@@ -114,6 +119,10 @@ impl Engine {
     }
 
     fn assert_clean(&self, id: &str) {
+        if !id.is_empty() {
+            let ns = Path::new("/run/rbox/netns").join(id);
+            assert!(!ns.exists(), "netns left: {}", ns.display());
+        }
         assert!(
             self.container_dirs().is_empty(),
             "records left: {:?}",
@@ -720,4 +729,122 @@ fn many_layers_mount_through_short_names() {
     );
     ok(&e.rbox(&["rm", "tall"]));
     e.assert_clean("");
+}
+
+#[test]
+fn volumes_and_bridge_network() {
+    guard!("volumes_and_bridge_network");
+    if !rbox_test_support::require(
+        "volumes_and_bridge_network",
+        "needs the CNI plugins (containernetworking-plugins) and iptables",
+        Path::new("/usr/lib/cni/bridge").exists() && rbox_test_support::have_command("iptables"),
+    ) {
+        return;
+    }
+    let e = Engine::new();
+    let net = NetGuard::new(&e);
+    // A named volume outlives its containers.
+    ok(&e.rbox(&[
+        "run",
+        "--rm",
+        "-v",
+        "keep:/data",
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]));
+    let got = ok(&e.rbox(&[
+        "run",
+        "--rm",
+        "-v",
+        "keep:/data:ro",
+        "busybox",
+        "cat",
+        "/data/f",
+    ]));
+    assert_eq!(got, "kept\n");
+    // An anonymous volume goes with `rm -v`.
+    let id = ok(&e.rbox(&[
+        "run",
+        "--name",
+        "anon",
+        "-v",
+        "/scratch",
+        "busybox",
+        "touch",
+        "/scratch/x",
+    ]))
+    .trim()
+    .to_string();
+    let v = e.inspect("anon");
+    assert_eq!(v["Mounts"][0]["Type"], "volume", "{v}");
+    let anon = v["Mounts"][0]["Name"]
+        .as_str()
+        .expect("volume name")
+        .to_string();
+    assert!(e.data.join("volumes").join(&anon).exists());
+    ok(&e.rbox(&["rm", "-v", "anon"]));
+    assert!(
+        !e.data.join("volumes").join(&anon).exists(),
+        "anonymous volume removed"
+    );
+    let _ = id;
+    // A bridge network: an address on eth0, shown by inspect.
+    let cid = ok(&e.rbox(&[
+        "run",
+        "-d",
+        "--name",
+        "net",
+        "--network",
+        &net.name,
+        "busybox",
+        "sleep",
+        "100",
+    ]))
+    .trim()
+    .to_string();
+    let v = e.inspect("net");
+    let ip = v["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .expect("ip")
+        .to_string();
+    assert!(!ip.is_empty(), "{v}");
+    let inside = ok(&e.rbox(&["exec", "net", "ip", "-4", "addr", "show", "eth0"]));
+    assert!(inside.contains(&ip), "{inside}");
+    let hosts = ok(&e.rbox(&["exec", "net", "cat", "/etc/hosts"]));
+    assert!(hosts.contains(&ip) && hosts.contains("net"), "{hosts}");
+    ok(&e.rbox(&["rm", "-f", "net"]));
+    e.assert_clean(&cid);
+    ok(&e.rbox(&["volume", "rm", "keep"]));
+    drop(net);
+}
+
+/// A bridge network of the test's own, removed (with its bridge) on drop.
+struct NetGuard<'a> {
+    e: &'a Engine,
+    name: String,
+}
+
+impl<'a> NetGuard<'a> {
+    fn new(e: &'a Engine) -> Self {
+        let name = unique_id("enet");
+        ok(&e.rbox(&["network", "create", &name]));
+        NetGuard { e, name }
+    }
+}
+
+impl Drop for NetGuard<'_> {
+    fn drop(&mut self) {
+        let ids = self.e.rbox(&["ps", "-aq", "--no-trunc"]);
+        for id in stdout(&ids).lines() {
+            let _ = self.e.rbox(&["rm", "-f", id]);
+        }
+        let o = self.e.rbox(&["network", "rm", &self.name]);
+        assert!(
+            o.status.success() || std::thread::panicking(),
+            "network rm: {}",
+            stderr(&o)
+        );
+    }
 }

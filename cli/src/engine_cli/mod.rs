@@ -81,7 +81,7 @@ pub enum EngineCommand {
         /// Kill running containers first.
         #[arg(short, long)]
         force: bool,
-        /// Remove anonymous volumes too (none exist yet).
+        /// Remove the container's anonymous volumes too.
         #[arg(short, long)]
         volumes: bool,
         /// Containers.
@@ -239,10 +239,10 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
         }),
         C::Rm {
             force,
-            volumes: _,
+            volumes,
             containers,
         } => each(&containers, |c| {
-            engine.remove(&engine.resolve(c)?, force)?;
+            engine.remove(&engine.resolve(c)?, force, volumes)?;
             println!("{c}");
             Ok(())
         }),

@@ -90,7 +90,7 @@ fn row(r: &Record, no_trunc: bool) -> Value {
         "RunningFor": format!("{} ago", human(ago(&r.created).unwrap_or(0))),
         "Status": status_text(r),
         "State": r.state.status.to_string(),
-        "Ports": "",
+        "Ports": r.ports.join(", "),
         "Names": r.name,
         "Labels": labels.join(","),
         "Mounts": r.mounts.iter().map(|m| m.source.clone()).collect::<Vec<_>>().join(","),

@@ -244,7 +244,7 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<u8> {
     let mut stream = match engine.start(&id) {
         Ok(s) => s,
         Err(e) => {
-            let _ = engine.remove(&id, true);
+            let _ = engine.remove(&id, true, true);
             return Err(e.into());
         }
     };

@@ -13,7 +13,7 @@ use rbox_runtime::{ContainerId, Runtime};
 use super::{Engine, pid_alive};
 use crate::attach::{Kind, read_frame};
 use crate::error::{Error, Result};
-use crate::netplan;
+use crate::network;
 use crate::record::{Containers, Record, Status};
 use crate::rootfs;
 
@@ -163,8 +163,8 @@ impl Engine {
     }
 
     /// `rbox rm`: removes a stopped container (a running one with
-    /// `force`, killed first).
-    pub fn remove(&self, id: &str, force: bool) -> Result<()> {
+    /// `force`, killed first), and with `volumes` its anonymous volumes.
+    pub fn remove(&self, id: &str, force: bool, volumes: bool) -> Result<()> {
         let rec = self.record(id)?;
         if matches!(rec.state.status, Status::Running | Status::Restarting) {
             if !force {
@@ -185,7 +185,7 @@ impl Engine {
         }
         let monitor = self.record(id).map(|r| r.state.monitor_pid).unwrap_or(0);
         wait_pid_gone(monitor, Duration::from_secs(10));
-        destroy(&self.data_root, &self.record(id).unwrap_or(rec))
+        destroy(&self.data_root, &self.record(id).unwrap_or(rec), volumes)
     }
 
     /// The runtime's view of a running container.
@@ -229,7 +229,7 @@ impl Engine {
                 Ok(Some(_)) => {
                     let r = self.record(&id)?;
                     if !matches!(r.state.status, Status::Running | Status::Restarting) {
-                        destroy(&self.data_root, &r)?;
+                        destroy(&self.data_root, &r, false)?;
                         out.push(id);
                     }
                 }
@@ -237,7 +237,7 @@ impl Engine {
                     // A create in progress holds the lock; a dead one not.
                     if !self.containers.busy(&id) {
                         let _ = rootfs::release(&self.containers.dir(&id).join("rootfs"));
-                        let _ = netplan::detach(&self.data_root, &id);
+                        let _ = network::detach(&self.data_root, &id);
                         let d = self.containers.dir(&id);
                         std::fs::remove_dir_all(&d).map_err(|e| Error::io("removing", &d, e))?;
                         out.push(id);
@@ -276,8 +276,8 @@ pub fn wait_started(stream: &mut UnixStream, id: &str) -> Result<()> {
 }
 
 /// Removes everything of a container: runtime state, rootfs mount,
-/// network, directory, name.
-pub(crate) fn destroy(data_root: &Path, rec: &Record) -> Result<()> {
+/// network, directory, name, and with `volumes` its anonymous volumes.
+pub(crate) fn destroy(data_root: &Path, rec: &Record, volumes: bool) -> Result<()> {
     let containers = Containers::new(data_root);
     let _ = containers.update(&rec.id, |r| r.state.status = Status::Removing);
     if let Ok(cid) = ContainerId::new(&rec.id)
@@ -286,13 +286,16 @@ pub(crate) fn destroy(data_root: &Path, rec: &Record) -> Result<()> {
         let _ = c.delete(true);
     }
     rootfs::release(&containers.dir(&rec.id).join("rootfs"))?;
-    netplan::detach(data_root, &rec.id).map_err(|e| Error::Network {
+    network::detach(data_root, &rec.id).map_err(|source| Error::Network {
         id: rec.id.clone(),
-        message: e.to_string(),
+        source,
     })?;
     let d = containers.dir(&rec.id);
     std::fs::remove_dir_all(&d).map_err(|e| Error::io("removing", &d, e))?;
     containers.release_name(&rec.name, &rec.id);
+    if volumes {
+        super::volumes::remove_anonymous(data_root, &rec.volumes);
+    }
     Ok(())
 }
 

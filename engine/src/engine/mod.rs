@@ -7,16 +7,18 @@ use std::path::{Path, PathBuf};
 use rbox_image::manifest::Platform;
 
 use crate::error::{Error, Result};
-use crate::netplan::{self, NetworkMode, NetworkRequest};
+use crate::network::{self, NetworkMode, NetworkRequest};
 use crate::options::{LogOptions, RestartPolicy, RunOptions, parse_signal};
 use crate::record::{Containers, Record, State, Status, new_id, random_bytes};
-use crate::spec::{self, NetNs, SpecContext};
+use crate::spec::{self, EtcFiles, NetNs, SpecContext};
 use crate::{names, rootfs};
 
 mod lifecycle;
+mod volumes;
 
 pub(crate) use lifecycle::destroy;
 pub use lifecycle::wait_started;
+pub use volumes::VolumeUse;
 
 /// The engine over one data root and runtime root.
 #[derive(Debug, Clone)]
@@ -150,7 +152,7 @@ impl Engine {
             Ok(r) => Ok(r),
             Err(e) => {
                 let _ = rootfs::release(&dir.join("rootfs"));
-                let _ = netplan::detach(&self.data_root, &id);
+                let _ = network::detach(&self.data_root, &id);
                 let _ = std::fs::remove_dir_all(&dir);
                 if !name.is_empty() {
                     self.containers.release_name(&name, &id);
@@ -187,15 +189,24 @@ impl Engine {
         opts: RunOptions,
     ) -> Result<Record> {
         let (rootfs, kind) = rootfs::prepare(store, image, dir)?;
-        let mode = NetworkMode::parse(opts.network.as_deref());
+        let net_err = |source| Error::Network {
+            id: id.to_string(),
+            source,
+        };
+        let mut mode: NetworkMode = opts
+            .network
+            .as_deref()
+            .unwrap_or("bridge")
+            .parse()
+            .map_err(net_err)?;
+        if let NetworkMode::Container(other) = &mode {
+            mode = NetworkMode::Container(self.resolve(other)?);
+        }
         let host_net = mode == NetworkMode::Host;
         let hostname = spec::hostname(id, &opts, host_net);
         let mut ports = Vec::new();
         for p in &opts.publish {
-            ports.extend(netplan::parse_publish(p).map_err(|e| Error::Network {
-                id: id.into(),
-                message: e.to_string(),
-            })?);
+            ports.extend(network::parse_publish(p).map_err(net_err)?);
         }
         let mut extra_hosts = Vec::new();
         for h in &opts.add_host {
@@ -213,20 +224,12 @@ impl Engine {
             extra_hosts,
             hostname: hostname.clone(),
         };
-        let att = netplan::attach(&self.data_root, &req).map_err(|e| Error::Network {
-            id: id.into(),
-            message: e.to_string(),
-        })?;
+        let att = network::attach(&self.data_root, &req).map_err(net_err)?;
         let etc = dir.join("etc");
         std::fs::create_dir_all(&etc).map_err(|e| Error::io("creating", &etc, e))?;
-        for (f, content) in [
-            ("hosts", att.hosts_file.clone()),
-            ("hostname", format!("{hostname}\n")),
-            ("resolv.conf", att.resolv_conf.clone()),
-        ] {
-            let p = etc.join(f);
-            std::fs::write(&p, content).map_err(|e| Error::io("writing", &p, e))?;
-        }
+        let hostname_file = etc.join("hostname");
+        std::fs::write(&hostname_file, format!("{hostname}\n"))
+            .map_err(|e| Error::io("writing", &hostname_file, e))?;
         let netns = match (&mode, &att.netns_path) {
             (NetworkMode::Host, _) => NetNs::Host,
             (_, Some(p)) => NetNs::Path(p.clone()),
@@ -238,15 +241,33 @@ impl Engine {
             None
         };
         let image_cfg = image.config.container_config();
+        let image_volumes: Vec<String> = image_cfg
+            .volumes
+            .iter()
+            .flat_map(|m| m.keys().cloned())
+            .collect();
+        let (spec_opts, volume_uses) =
+            volumes::resolve(&self.data_root, &rootfs, &opts, &image_volumes)?;
         let ctx = SpecContext {
             id,
             rootfs: &rootfs,
-            etc_dir: &etc,
+            etc_files: EtcFiles {
+                hosts: &att.hosts_path,
+                hostname: &hostname_file,
+                resolv_conf: &att.resolv_conf_path,
+            },
             hostname: &hostname,
             netns,
             init_binary: init.as_deref(),
         };
-        let built = spec::build(&ctx, &opts, &image_cfg)?;
+        let built = spec::build(&ctx, &spec_opts, &image_cfg)?;
+        let mut mounts = built.mounts.clone();
+        for m in &mut mounts {
+            if let Some(u) = volume_uses.iter().find(|u| u.destination == m.destination) {
+                m.kind = "volume".into();
+                m.name = u.name.clone();
+            }
+        }
         let bundle = dir.join("bundle");
         std::fs::create_dir_all(&bundle).map_err(|e| Error::io("creating", &bundle, e))?;
         let cfg = bundle.join("config.json");
@@ -287,7 +308,7 @@ impl Engine {
                 .unwrap_or_default(),
             command: built.command,
             labels,
-            mounts: built.mounts,
+            mounts,
             stop_signal: built.stop_signal,
             hostname,
             rootfs,
@@ -295,6 +316,20 @@ impl Engine {
             log_path: dir.join(format!("{id}-json.log")),
             runtime_root: self.runtime_root.clone(),
             ips: att.ips.iter().map(|i| i.to_string()).collect(),
+            network: att.network.clone(),
+            gateway: att.gateway.map(|g| g.to_string()),
+            ports: att
+                .ports
+                .iter()
+                .map(|p| {
+                    let ip = p
+                        .host_ip
+                        .map(|i| i.to_string())
+                        .unwrap_or_else(|| "0.0.0.0".into());
+                    format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+                })
+                .collect(),
+            volumes: volume_uses,
             options: opts,
         };
         self.containers.save(&rec)?;

@@ -124,7 +124,8 @@ pub fn run(data_root: &Path, id: &str, client: Option<OwnedFd>) -> Result<()> {
     log.flush();
     drop(log);
     let done = if rec.options.rm {
-        crate::engine::destroy(data_root, &rec)
+        // docker's `run --rm` removes the anonymous volumes too.
+        crate::engine::destroy(data_root, &rec, true)
     } else {
         containers
             .update(id, |r| r.state.monitor_pid = 0)

@@ -68,6 +68,18 @@ pub enum NetNs {
     Path(PathBuf),
 }
 
+/// The host files behind the container's /etc/hosts, /etc/hostname and
+/// /etc/resolv.conf.
+#[derive(Debug, Clone, Copy)]
+pub struct EtcFiles<'a> {
+    /// /etc/hosts (the network module rewrites it as peers come and go).
+    pub hosts: &'a Path,
+    /// /etc/hostname.
+    pub hostname: &'a Path,
+    /// /etc/resolv.conf.
+    pub resolv_conf: &'a Path,
+}
+
 /// What the spec is built from besides the flags and the image.
 #[derive(Debug, Clone)]
 pub struct SpecContext<'a> {
@@ -75,8 +87,9 @@ pub struct SpecContext<'a> {
     pub id: &'a str,
     /// The mounted rootfs (users are looked up in its /etc).
     pub rootfs: &'a Path,
-    /// The directory holding the generated hosts, hostname, resolv.conf.
-    pub etc_dir: &'a Path,
+    /// The files bind-mounted at /etc/hosts, /etc/hostname and
+    /// /etc/resolv.conf.
+    pub etc_files: EtcFiles<'a>,
     /// The hostname.
     pub hostname: &'a str,
     /// The network namespace.
@@ -360,7 +373,13 @@ pub fn build(ctx: &SpecContext<'_>, opts: &RunOptions, image: &ContainerConfig) 
         .into_iter()
         .filter(|t| !user_mounts.iter().any(|m| m.point.destination == *t))
         .collect();
-    for b in mounts::etc_binds(ctx.etc_dir, false) {
+    let f = ctx.etc_files;
+    let etc = [
+        ("/etc/hosts", f.hosts),
+        ("/etc/hostname", f.hostname),
+        ("/etc/resolv.conf", f.resolv_conf),
+    ];
+    for b in mounts::etc_binds(&etc, false) {
         if etc_targets.iter().any(|t| b["destination"] == *t) {
             mounts.push(b);
         }

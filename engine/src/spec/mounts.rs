@@ -26,6 +26,9 @@ pub struct MountPoint {
     pub rw: bool,
     /// Propagation (binds).
     pub propagation: String,
+    /// The volume's name (volumes).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// The OCI mount plus its inspect view.
@@ -95,6 +98,7 @@ fn bind(flag: &'static str, spec: &str, src: &str, dst: &str, opts: &[&str]) -> 
             destination: dst,
             rw,
             propagation,
+            name: String::new(),
         },
     })
 }
@@ -142,6 +146,7 @@ fn tmpfs(flag: &'static str, spec: &str, dst: &str, opts: Vec<String>) -> Result
             destination: dst,
             rw,
             propagation: String::new(),
+            name: String::new(),
         },
     })
 }
@@ -240,16 +245,16 @@ pub fn defaults(shm_size: i64, read_only_sys: bool) -> Vec<Value> {
     ]
 }
 
-/// The /etc/hosts, /etc/hostname and /etc/resolv.conf binds from the
-/// files the engine wrote in `dir`.
-pub fn etc_binds(dir: &Path, read_only: bool) -> Vec<Value> {
-    ["hosts", "hostname", "resolv.conf"]
+/// The /etc/hosts, /etc/hostname and /etc/resolv.conf binds: (target,
+/// host file) pairs.
+pub fn etc_binds(files: &[(&str, &Path)], read_only: bool) -> Vec<Value> {
+    files
         .iter()
-        .map(|f| {
+        .map(|(target, source)| {
             json!({
-                "destination": format!("/etc/{f}"),
+                "destination": target,
                 "type": "bind",
-                "source": dir.join(f),
+                "source": source,
                 "options": ["rbind", "rprivate", if read_only { "ro" } else { "rw" }],
             })
         })

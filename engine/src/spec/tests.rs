@@ -48,7 +48,11 @@ fn build_with(o: &RunOptions, img: &ContainerConfig) -> Result<Built> {
     let ctx = SpecContext {
         id: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         rootfs: &f.rootfs,
-        etc_dir: &f.etc,
+        etc_files: EtcFiles {
+            hosts: &f.etc.join("hosts"),
+            hostname: &f.etc.join("hostname"),
+            resolv_conf: &f.etc.join("resolv.conf"),
+        },
         hostname: "0123456789ab",
         netns: NetNs::New,
         init_binary: Some(Path::new("/usr/bin/tini-static")),
