@@ -593,7 +593,7 @@ fn tty_and_stdin() {
     assert_eq!(ok(&out), "through stdin\n");
     // -t under a pseudo-terminal: a pty with the caller's size.
     let cmd = format!(
-        "stty rows 31 cols 101; {} --data-root {} run --rm -t --cgroup-parent {} busybox sh -c 'tty; stty size; echo $TERM'",
+        "stty rows 31 cols 101; {} --data-root {} run --rm -t --network none --cgroup-parent {} busybox sh -c 'tty; stty size; echo $TERM'",
         rbox_bin().display(),
         e.data.display(),
         e.parent
