@@ -379,6 +379,45 @@ fn default_confinement_is_dockers() {
 }
 
 #[test]
+fn privileged_gets_everything_we_have() {
+    guard!("privileged_gets_everything_we_have");
+    let e = Engine::new();
+    let ours = std::fs::read_to_string("/proc/self/status").expect("status");
+    let bnd = ours
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .expect("CapBnd")
+        .trim()
+        .to_string();
+    let out = ok(&e.rbox(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E '^(CapEff|Seccomp):' /proc/self/status; mount -t tmpfs none /tmp && echo mounted",
+    ]));
+    assert!(out.contains(&format!("CapEff:\t{bnd}")), "{out} vs {bnd}");
+    assert!(
+        out.contains("Seccomp:\t0") && out.contains("mounted"),
+        "{out}"
+    );
+    ok(&e.rbox(&["run", "-d", "--name", "pe", "busybox", "sleep", "100"]));
+    let exec = ok(&e.rbox(&[
+        "exec",
+        "--privileged",
+        "pe",
+        "grep",
+        "CapEff",
+        "/proc/self/status",
+    ]));
+    assert!(exec.contains(&bnd), "{exec}");
+    ok(&e.rbox(&["rm", "-f", "pe"]));
+    e.assert_clean("");
+}
+
+#[test]
 fn cgroup_limits_apply() {
     guard!("cgroup_limits_apply");
     if !rbox_test_support::require(

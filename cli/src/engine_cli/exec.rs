@@ -83,7 +83,7 @@ pub fn run(engine: &Engine, a: ExecArgs) -> Result<u8> {
     }
     p.set_env(Some(env));
     if a.privileged {
-        let all: std::collections::HashSet<Capability> = caps::ALL_CAPS
+        let all: std::collections::HashSet<Capability> = caps::available()
             .iter()
             .filter_map(|c| {
                 c.parse()

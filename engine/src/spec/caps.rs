@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use crate::error::{Error, Result};
 
-/// Every capability the kernel defines (as of Linux 6.x).
+/// Every capability the kernel defines (as of Linux 6.x), in the kernel's
+/// numbering order.
 pub const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -84,6 +85,26 @@ fn normalize(flag: &'static str, c: &str) -> Result<String> {
     Ok(name)
 }
 
+/// Every capability this process may pass on (its bounding set), so
+/// `--privileged` and `--cap-add ALL` mean "all we have", as with docker
+/// on a host whose root lacks some (no CAP_SYS_RESOURCE in some VMs).
+pub fn available() -> Vec<&'static str> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bounding & (1u64 << i) != 0)
+        .map(|(_, c)| *c)
+        .collect()
+}
+
 /// The container's capability set, docker's rules: `--cap-add ALL` is
 /// everything minus the drops; `--cap-drop ALL` is only the adds;
 /// otherwise the defaults plus adds minus drops. `privileged`: all.
@@ -97,11 +118,11 @@ pub fn capabilities(add: &[String], drop: &[String], privileged: bool) -> Result
         .map(|c| normalize("--cap-drop", c))
         .collect::<Result<_>>()?;
     if privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(available().iter().map(|s| s.to_string()).collect());
     }
     let all = |v: &[String]| v.iter().any(|c| c == "ALL");
     let mut set: BTreeSet<String> = if all(&add) {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        available().iter().map(|s| s.to_string()).collect()
     } else if all(&drop) {
         BTreeSet::new()
     } else {
@@ -143,8 +164,13 @@ mod tests {
         let c = capabilities(&s(&["chown"]), &s(&["all"]), false).unwrap();
         assert_eq!(c.into_iter().collect::<Vec<_>>(), vec!["CAP_CHOWN"]);
         let c = capabilities(&s(&["ALL"]), &s(&["mknod"]), false).unwrap();
-        assert_eq!(c.len(), ALL_CAPS.len() - 1);
-        assert_eq!(capabilities(&[], &[], true).unwrap().len(), ALL_CAPS.len());
+        assert_eq!(c.len(), available().len() - 1);
+        assert_eq!(
+            capabilities(&[], &[], true).unwrap().len(),
+            available().len()
+        );
+        assert_eq!(ALL_CAPS[21], "CAP_SYS_ADMIN");
+        assert_eq!(ALL_CAPS[40], "CAP_CHECKPOINT_RESTORE");
         assert!(capabilities(&s(&["FLY"]), &[], false).is_err());
     }
 }
