@@ -150,3 +150,68 @@ fn network_settings(r: &Record) -> Value {
         "Networks": networks,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::RunOptions;
+    use crate::record::State;
+
+    #[test]
+    fn docker_shape() {
+        let mut o = RunOptions::new("busybox", vec!["echo".into(), "hi".into()]);
+        o.restart = Some("on-failure:3".into());
+        o.memory = Some("64m".into());
+        let r = Record {
+            id: "a".repeat(64),
+            name: "web".into(),
+            command: vec!["echo".into(), "hi".into()],
+            state: State {
+                status: Status::Exited,
+                exit_code: 3,
+                oom_killed: true,
+                ..Default::default()
+            },
+            ports: vec!["0.0.0.0:8080->80/tcp".into()],
+            network: Some("bridge".into()),
+            ips: vec!["10.209.0.2".into()],
+            options: o,
+            ..Default::default()
+        };
+        let v = inspect(&r);
+        assert_eq!(v["Name"], "/web");
+        assert_eq!(v["Path"], "echo");
+        assert_eq!(v["Args"], json!(["hi"]));
+        for k in [
+            "Status",
+            "Running",
+            "Paused",
+            "Restarting",
+            "OOMKilled",
+            "Dead",
+            "Pid",
+            "ExitCode",
+            "Error",
+            "StartedAt",
+            "FinishedAt",
+        ] {
+            assert!(v["State"].get(k).is_some(), "State.{k}");
+        }
+        assert_eq!(v["State"]["Status"], "exited");
+        assert_eq!(v["State"]["OOMKilled"], true);
+        assert_eq!(v["State"]["StartedAt"], "0001-01-01T00:00:00Z");
+        assert_eq!(
+            v["HostConfig"]["RestartPolicy"],
+            json!({"Name": "on-failure", "MaximumRetryCount": 3})
+        );
+        assert_eq!(v["HostConfig"]["Memory"], 64 << 20);
+        assert_eq!(
+            v["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"],
+            "8080"
+        );
+        assert_eq!(
+            v["NetworkSettings"]["Networks"]["bridge"]["IPAddress"],
+            "10.209.0.2"
+        );
+    }
+}

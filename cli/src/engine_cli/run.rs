@@ -264,3 +264,97 @@ pub fn run(engine: &Engine, a: RunArgs) -> Result<u8> {
     let stdin = a.interactive || a.attach.iter().any(|s| s == "stdin");
     super::attach::attach(engine, &id, stream, a.tty, stdin, streams)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    #[command(disable_help_flag = true)]
+    struct Wrap {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    fn parse(args: &[&str]) -> RunOptions {
+        let argv = std::iter::once("run").chain(args.iter().copied());
+        Wrap::try_parse_from(argv)
+            .expect("parses")
+            .run
+            .options()
+            .expect("options")
+    }
+
+    #[test]
+    fn flags_map_to_options() {
+        let o = parse(&[
+            "-d",
+            "--rm",
+            "-it",
+            "--name",
+            "web",
+            "-e",
+            "A=1",
+            "-h",
+            "box",
+            "-m",
+            "64m",
+            "--pids-limit",
+            "-1",
+            "--cap-add",
+            "NET_ADMIN",
+            "-v",
+            "/tmp:/t:ro",
+            "-p",
+            "8080:80",
+            "--restart",
+            "on-failure:2",
+            "--entrypoint",
+            "",
+            "busybox",
+            "sh",
+            "-c",
+            "echo -n hi",
+        ]);
+        assert!(o.detach && o.rm && o.interactive && o.tty);
+        assert_eq!(o.name.as_deref(), Some("web"));
+        assert_eq!(o.env, vec!["A=1"]);
+        assert_eq!(o.hostname.as_deref(), Some("box"));
+        assert_eq!(o.memory.as_deref(), Some("64m"));
+        assert_eq!(o.pids_limit, Some(-1));
+        assert_eq!(o.entrypoint.as_deref(), Some(""));
+        assert_eq!(o.image, "busybox");
+        // Flags after the image belong to the command.
+        assert_eq!(o.args, vec!["sh", "-c", "echo -n hi"]);
+    }
+
+    #[test]
+    fn env_files_and_bare_keys() {
+        let t = rbox_test_support_free_dir();
+        let f = t.join("env");
+        std::fs::write(
+            &f,
+            "# comment\nFROM_FILE=1\n\nPATH\nRBOX_SURELY_UNSET_VAR\n",
+        )
+        .expect("write");
+        let o = parse(&[
+            "--env-file",
+            f.to_str().expect("utf-8"),
+            "-e",
+            "LATE=2",
+            "busybox",
+        ]);
+        assert_eq!(o.env[0], "FROM_FILE=1");
+        assert!(o.env[1].starts_with("PATH="), "a bare key takes our value");
+        assert_eq!(o.env.len(), 3, "an unset bare key is dropped: {:?}", o.env);
+        assert_eq!(o.env[2], "LATE=2");
+        let _ = std::fs::remove_dir_all(&t);
+    }
+
+    fn rbox_test_support_free_dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rbox-cli-env-{}", std::process::id()));
+        std::fs::create_dir_all(&d).expect("temp dir");
+        d
+    }
+}
