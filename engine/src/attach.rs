@@ -43,6 +43,9 @@ impl Kind {
     }
 }
 
+/// The largest payload a frame may carry.
+const MAX_FRAME: usize = 1 << 20;
+
 /// Writes one frame.
 pub fn write_frame(w: &mut impl Write, kind: Kind, payload: &[u8]) -> std::io::Result<()> {
     let mut b = Vec::with_capacity(5 + payload.len());
@@ -62,7 +65,7 @@ pub fn read_frame(r: &mut impl Read) -> std::io::Result<Option<(Kind, Vec<u8>)>>
     }
     let kind = Kind::from_u8(h[0]).ok_or_else(|| std::io::Error::other("unknown attach frame"))?;
     let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
-    if len > 1 << 20 {
+    if len > MAX_FRAME {
         return Err(std::io::Error::other("attach frame too large"));
     }
     let mut p = vec![0u8; len];
@@ -87,6 +90,11 @@ impl Decoder {
             }
             let len =
                 u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
+            if len > MAX_FRAME {
+                // Not a peer speaking this protocol: drop what it sent.
+                self.buf.clear();
+                break;
+            }
             if self.buf.len() < 5 + len {
                 break;
             }

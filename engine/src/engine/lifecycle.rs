@@ -148,14 +148,16 @@ impl Engine {
     /// `rbox wait`: blocks until the container is not running; its exit
     /// code.
     pub fn wait(&self, id: &str) -> Result<i32> {
-        let mut last = self.record(id)?.state.exit_code;
+        let first = self.record(id)?;
+        let mut last = first.state.exit_code;
+        let removed_code = || read_exit(&first.runtime_root, id);
         loop {
             match self.record(id) {
                 Ok(r) if matches!(r.state.status, Status::Running | Status::Restarting) => {
                     last = r.state.exit_code;
                 }
                 Ok(r) => return Ok(r.state.exit_code),
-                Err(Error::NoSuchContainer(_)) => return Ok(last),
+                Err(Error::NoSuchContainer(_)) => return Ok(removed_code().unwrap_or(last)),
                 Err(e) => return Err(e),
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -304,4 +306,29 @@ fn wait_pid_gone(pid: i32, timeout: Duration) {
     while pid_alive(pid) && start.elapsed() < timeout {
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Where the monitor of a `--rm` container leaves its exit code: on the
+/// runtime root (a tmpfs), so nothing outlives a reboot.
+fn exit_file(runtime_root: &Path, id: &str) -> std::path::PathBuf {
+    runtime_root.join("exits").join(id)
+}
+
+/// Records a removed container's exit code for `wait`.
+pub(crate) fn record_exit(runtime_root: &Path, id: &str, code: i32) {
+    let p = exit_file(runtime_root, id);
+    if let Some(d) = p.parent() {
+        let _ = std::fs::create_dir_all(d);
+    }
+    if let Err(e) = std::fs::write(&p, code.to_string()) {
+        tracing::warn!("writing {}: {e}", p.display());
+    }
+}
+
+fn read_exit(runtime_root: &Path, id: &str) -> Option<i32> {
+    std::fs::read_to_string(exit_file(runtime_root, id))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

@@ -16,8 +16,8 @@ use crate::{names, rootfs};
 mod lifecycle;
 mod volumes;
 
-pub(crate) use lifecycle::destroy;
 pub use lifecycle::wait_started;
+pub(crate) use lifecycle::{destroy, record_exit};
 pub use volumes::VolumeUse;
 
 /// The engine over one data root and runtime root.

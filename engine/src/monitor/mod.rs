@@ -124,6 +124,8 @@ pub fn run(data_root: &Path, id: &str, client: Option<OwnedFd>) -> Result<()> {
     log.flush();
     drop(log);
     let done = if rec.options.rm {
+        // `rbox wait` on a removed container still learns how it ended.
+        crate::engine::record_exit(&rec.runtime_root, id, rec.state.exit_code);
         // docker's `run --rm` removes the anonymous volumes too.
         crate::engine::destroy(data_root, &rec, true)
     } else {

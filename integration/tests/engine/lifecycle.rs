@@ -289,3 +289,23 @@ fn concurrent_names_have_one_winner() {
     ok(&e.rbox(&["rm", "only"]));
     e.assert_clean("");
 }
+
+#[test]
+fn wait_reports_a_removed_containers_code() {
+    guard!("wait_reports_a_removed_containers_code");
+    let e = Engine::new();
+    let id = ok(&e.rbox(&[
+        "run",
+        "-d",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.3; exit 42",
+    ]))
+    .trim()
+    .to_string();
+    assert_eq!(ok(&e.rbox(&["wait", &id])).trim(), "42");
+    let _ = std::fs::remove_file(std::path::Path::new("/run/rbox/exits").join(&id));
+    e.assert_clean(&id);
+}
