@@ -306,6 +306,13 @@ fn wait_reports_a_removed_containers_code() {
     .trim()
     .to_string();
     assert_eq!(ok(&e.rbox(&["wait", &id])).trim(), "42");
+    // wait returns at the exit; the monitor removes the container after.
+    for _ in 0..400 {
+        if !e.rbox(&["inspect", &id]).status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
     let _ = std::fs::remove_file(std::path::Path::new("/run/rbox/exits").join(&id));
     e.assert_clean(&id);
 }
