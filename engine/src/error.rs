@@ -24,6 +24,14 @@ pub enum Error {
         /// The image.
         name: String,
     },
+    /// Pulling the image failed.
+    #[error("pulling {name}: {message}")]
+    Pull {
+        /// The image.
+        name: String,
+        /// The puller's message.
+        message: String,
+    },
     /// The image store failed.
     #[error("image {name}")]
     Image {

@@ -17,7 +17,7 @@ pub mod sys;
 pub mod time;
 pub mod volume;
 
-pub use engine::{Engine, signal, wait_started};
+pub use engine::{Engine, Puller, signal, wait_started};
 pub use error::{Error, Result};
 pub use options::{LogOptions, RestartPolicy, RunOptions};
 pub use record::{Record, Status};

@@ -154,7 +154,7 @@ pub fn main(g: &crate::Global, cmd: EngineCommand) -> ExitCode {
     }
     crate::trace::install(&crate::log::Logger::default());
     let exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-    let engine = Engine::new(&g.data_root, &g.state_root, exe);
+    let engine = Engine::new(&g.data_root, &g.state_root, exe).with_puller(puller(g));
     match dispatch(&engine, cmd) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -166,6 +166,31 @@ pub fn main(g: &crate::Global, cmd: EngineCommand) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `run`/`create` pull through the registry client, as `rbox build` does.
+fn puller(g: &crate::Global) -> rbox_engine::Puller {
+    let data_root = g.data_root.clone();
+    std::sync::Arc::new(move |name: &str| {
+        let pull = || -> Result<()> {
+            let store = rbox_image::Store::open(&data_root)?;
+            let reference = rbox_image::Reference::parse(name)?;
+            let creds = rbox_registry::auth::CredentialStore::from_process(None)?;
+            let client = rbox_registry::Client::new(
+                rbox_registry::ClientConfig::default(),
+                std::sync::Arc::new(creds),
+            );
+            eprintln!("pulling {reference}");
+            client.pull(
+                &reference,
+                &rbox_image::manifest::Platform::host(),
+                &store,
+                &rbox_registry::NoProgress,
+            )?;
+            Ok(())
+        };
+        pull().map_err(|e| format!("{e:#}"))
+    })
 }
 
 fn each(items: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<u8> {

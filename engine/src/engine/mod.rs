@@ -21,13 +21,29 @@ pub(crate) use lifecycle::{destroy, record_exit};
 pub use volumes::VolumeUse;
 
 /// The engine over one data root and runtime root.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Engine {
     data_root: PathBuf,
     runtime_root: PathBuf,
     monitor_exe: PathBuf,
     containers: Containers,
+    puller: Option<Puller>,
 }
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data_root", &self.data_root)
+            .field("runtime_root", &self.runtime_root)
+            .field("puller", &self.puller.is_some())
+            .finish()
+    }
+}
+
+/// Fetches an image by name into the store (the registry client, wired
+/// by the caller, which also reports progress): `Err` carries the
+/// message.
+pub type Puller = std::sync::Arc<dyn Fn(&str) -> std::result::Result<(), String> + Send + Sync>;
 
 impl Engine {
     /// An engine; `monitor_exe` is the `rbox` binary, run as
@@ -45,7 +61,15 @@ impl Engine {
             data_root,
             runtime_root: runtime_root.into(),
             monitor_exe: monitor_exe.into(),
+            puller: None,
         }
+    }
+
+    /// Lets `create` pull images (`--pull always`, or `missing` when the
+    /// image is not in the store).
+    pub fn with_puller(mut self, puller: Puller) -> Self {
+        self.puller = Some(puller);
+        self
     }
 
     /// The records.
@@ -106,15 +130,9 @@ impl Engine {
     /// the generated /etc files and the bundle. Nothing is left behind
     /// on failure.
     pub fn create(&self, opts: RunOptions) -> Result<Record> {
-        match opts.pull.as_deref() {
-            None | Some("missing") | Some("never") => {}
-            Some(p @ "always") => {
-                return Err(Error::PullUnavailable {
-                    policy: p.into(),
-                    name: opts.image.clone(),
-                });
-            }
-            Some(p) => return Err(Error::flag("--pull", p, "use always, missing or never")),
+        let pull_policy = opts.pull.as_deref().unwrap_or("missing");
+        if !["always", "missing", "never"].contains(&pull_policy) {
+            return Err(Error::flag("--pull", pull_policy, "use always, missing or never"));
         }
         let policy = RestartPolicy::parse(opts.restart.as_deref().unwrap_or("no"))?;
         if opts.rm && policy != RestartPolicy::No {
@@ -129,17 +147,38 @@ impl Engine {
             name: opts.image.clone(),
             source,
         })?;
-        let image = store
-            .resolve(&opts.image, &Platform::host())
-            .map_err(|e| match e {
-                rbox_image::Error::ImageNotFound(_) => Error::NoSuchImage {
+        let pull = |policy: &str| -> Result<()> {
+            let Some(p) = &self.puller else {
+                return Err(Error::PullUnavailable {
+                    policy: policy.into(),
                     name: opts.image.clone(),
-                },
-                source => Error::Image {
-                    name: opts.image.clone(),
-                    source,
-                },
-            })?;
+                });
+            };
+            p(&opts.image).map_err(|message| Error::Pull {
+                name: opts.image.clone(),
+                message,
+            })
+        };
+        if pull_policy == "always" {
+            pull("always")?;
+        }
+        let resolve = || store.resolve(&opts.image, &Platform::host());
+        let image = match resolve() {
+            Err(rbox_image::Error::ImageNotFound(_)) if pull_policy == "missing" && self.puller.is_some() => {
+                pull("missing")?;
+                resolve()
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            rbox_image::Error::ImageNotFound(_) => Error::NoSuchImage {
+                name: opts.image.clone(),
+            },
+            source => Error::Image {
+                name: opts.image.clone(),
+                source,
+            },
+        })?;
         let id = new_id()?;
         let (dir, lock) = self.containers.create_dir(&id)?;
         let mut name = String::new();

@@ -1,6 +1,7 @@
 //! Storage and networking: many-layer overlays, volumes, bridge networks.
 
 use std::path::Path;
+use std::time::Duration;
 
 use rbox_integration::{ok, stderr, stdout};
 use rbox_test_support::{TempRoot, unique_id};
@@ -178,4 +179,85 @@ impl Drop for NetGuard<'_> {
             stderr(&o)
         );
     }
+}
+
+#[test]
+fn pull_policies_through_a_local_registry() {
+    guard!("pull_policies_through_a_local_registry");
+    if !rbox_test_support::require(
+        "pull_policies_through_a_local_registry",
+        "needs docker-registry (Debian's docker-registry)",
+        Path::new("/usr/bin/docker-registry").exists(),
+    ) {
+        return;
+    }
+    let e = Engine::new();
+    let tmp = TempRoot::new("rbox-reg").expect("temp");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let cfg = tmp.path().join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: rbox-engine-test\n",
+            tmp.path().join("storage").display()
+        ),
+    )
+    .expect("config");
+    let log = std::fs::File::create(tmp.path().join("registry.log")).expect("log");
+    let child = std::process::Command::new("/usr/bin/docker-registry")
+        .arg("serve")
+        .arg(&cfg)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start docker-registry");
+    let _registry = rbox_test_support::ChildGuard::from_child(child);
+    let up = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(25));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "docker-registry did not listen on {port}");
+
+    // Push the busybox image from the test's store.
+    let store = rbox_image::Store::open(&e.data).expect("store");
+    let image = store
+        .resolve("busybox", &rbox_image::manifest::Platform::host())
+        .expect("busybox");
+    let name = format!("127.0.0.1:{port}/library/busybox:latest");
+    let target = rbox_image::Reference::parse(&name).expect("reference");
+    let client = rbox_registry::Client::new(
+        rbox_registry::ClientConfig::default(),
+        std::sync::Arc::new(rbox_registry::StaticCredentials::new()),
+    );
+    client
+        .push(
+            &store,
+            &image.target.digest,
+            &target,
+            &rbox_registry::NoProgress,
+        )
+        .expect("push");
+
+    // missing: not in the store, so pulled; never: only what is there.
+    let o = e.rbox(&["run", "--rm", "--pull", "never", &name, "true"]);
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no such image"), "{}", stderr(&o));
+    let o = e.rbox(&["run", "--rm", &name, "echo", "pulled"]);
+    assert_eq!(ok(&o), "pulled\n");
+    assert!(stderr(&o).contains("pulling"), "{}", stderr(&o));
+    // Present now: missing does not pull again, always does.
+    let o = e.rbox(&["run", "--rm", &name, "true"]);
+    assert!(!stderr(&ok_output(o)).contains("pulling"));
+    let o = e.rbox(&["run", "--rm", "--pull", "always", &name, "true"]);
+    assert!(stderr(&ok_output(o)).contains("pulling"));
+    e.assert_clean("");
+}
+
+fn ok_output(o: std::process::Output) -> std::process::Output {
+    ok(&o);
+    o
 }
