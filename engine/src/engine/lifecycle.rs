@@ -150,7 +150,12 @@ impl Engine {
     pub fn wait(&self, id: &str) -> Result<i32> {
         let first = self.record(id)?;
         let mut last = first.state.exit_code;
-        let removed_code = || read_exit(&first.runtime_root, id);
+        let slot = first
+            .options
+            .rm
+            .then(|| ExitSlot::new(&first.runtime_root, id))
+            .flatten();
+        let removed_code = || slot.as_ref().and_then(ExitSlot::code);
         loop {
             match self.record(id) {
                 Ok(r) if matches!(r.state.status, Status::Running | Status::Restarting) => {
@@ -308,27 +313,52 @@ fn wait_pid_gone(pid: i32, timeout: Duration) {
     }
 }
 
-/// Where the monitor of a `--rm` container leaves its exit code: on the
-/// runtime root (a tmpfs), so nothing outlives a reboot.
-fn exit_file(runtime_root: &Path, id: &str) -> std::path::PathBuf {
-    runtime_root.join("exits").join(id)
+/// A waiter's slot for a `--rm` container's exit code, on the runtime
+/// root (a tmpfs): `exits/<id>/<waiter pid>`. The waiter makes it before
+/// it starts waiting and removes it after; the monitor fills every slot
+/// before it removes the container, and writes nothing when nobody waits.
+fn exit_slot(runtime_root: &Path, id: &str) -> std::path::PathBuf {
+    runtime_root
+        .join("exits")
+        .join(id)
+        .join(std::process::id().to_string())
 }
 
-/// Records a removed container's exit code for `wait`.
+/// Gives every registered waiter a removed container's exit code.
 pub(crate) fn record_exit(runtime_root: &Path, id: &str, code: i32) {
-    let p = exit_file(runtime_root, id);
-    if let Some(d) = p.parent() {
-        let _ = std::fs::create_dir_all(d);
-    }
-    if let Err(e) = std::fs::write(&p, code.to_string()) {
-        tracing::warn!("writing {}: {e}", p.display());
+    let dir = runtime_root.join("exits").join(id);
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if let Err(err) = std::fs::write(e.path(), code.to_string()) {
+            tracing::warn!("writing {}: {err}", e.path().display());
+        }
     }
 }
 
-fn read_exit(runtime_root: &Path, id: &str) -> Option<i32> {
-    std::fs::read_to_string(exit_file(runtime_root, id))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+/// Registers this process as a waiter; the slot goes away on drop.
+struct ExitSlot(std::path::PathBuf);
+
+impl ExitSlot {
+    fn new(runtime_root: &Path, id: &str) -> Option<ExitSlot> {
+        let p = exit_slot(runtime_root, id);
+        std::fs::create_dir_all(p.parent()?).ok()?;
+        std::fs::write(&p, "").ok()?;
+        Some(ExitSlot(p))
+    }
+
+    fn code(&self) -> Option<i32> {
+        std::fs::read_to_string(&self.0).ok()?.trim().parse().ok()
+    }
+}
+
+impl Drop for ExitSlot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        if let Some(d) = self.0.parent() {
+            // Fails while other waiters remain: they remove it last.
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }

@@ -132,7 +132,11 @@ impl Engine {
     pub fn create(&self, opts: RunOptions) -> Result<Record> {
         let pull_policy = opts.pull.as_deref().unwrap_or("missing");
         if !["always", "missing", "never"].contains(&pull_policy) {
-            return Err(Error::flag("--pull", pull_policy, "use always, missing or never"));
+            return Err(Error::flag(
+                "--pull",
+                pull_policy,
+                "use always, missing or never",
+            ));
         }
         let policy = RestartPolicy::parse(opts.restart.as_deref().unwrap_or("no"))?;
         if opts.rm && policy != RestartPolicy::No {
@@ -164,7 +168,9 @@ impl Engine {
         }
         let resolve = || store.resolve(&opts.image, &Platform::host());
         let image = match resolve() {
-            Err(rbox_image::Error::ImageNotFound(_)) if pull_policy == "missing" && self.puller.is_some() => {
+            Err(rbox_image::Error::ImageNotFound(_))
+                if pull_policy == "missing" && self.puller.is_some() =>
+            {
                 pull("missing")?;
                 resolve()
             }
