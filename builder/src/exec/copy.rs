@@ -235,7 +235,10 @@ pub fn plan(
             resolved.extend(found.into_iter().map(|p| (s.clone(), p)));
         } else {
             if ignored(ignore, &rel) {
-                return Err(source_err(s, "not found in the build context (excluded by .dockerignore)"));
+                return Err(source_err(
+                    s,
+                    "not found in the build context (excluded by .dockerignore)",
+                ));
             }
             resolved.push((s.clone(), rel));
         }
@@ -269,7 +272,8 @@ pub fn plan(
         if is_last && !(dest_is_dir_syntax || multiple) {
             break;
         }
-        let exists = rootfs.is_some_and(|r| rbox_image::layer::open_in_root(r, &created_root).is_ok());
+        let exists =
+            rootfs.is_some_and(|r| rbox_image::layer::open_in_root(r, &created_root).is_ok());
         if !exists && seen.insert(created_root.clone()) {
             entries.push(Entry {
                 source: None,

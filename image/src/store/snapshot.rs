@@ -44,7 +44,10 @@ impl Store {
 
     /// [`Store::layer_dirs`] for a list of (layer descriptor, diff id),
     /// base first — an image being built, before it has a manifest.
-    pub fn layer_dirs_for(&self, layers: &[(crate::manifest::Descriptor, Digest)]) -> Result<Vec<PathBuf>> {
+    pub fn layer_dirs_for(
+        &self,
+        layers: &[(crate::manifest::Descriptor, Digest)],
+    ) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|(_, d)| d.clone()).collect();
         let chain_ids = crate::manifest::chain_ids(&diff_ids);
         let dir = self.layers_dir();
