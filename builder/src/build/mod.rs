@@ -48,12 +48,13 @@ pub struct BuildRequest {
     pub pull_always: bool,
 }
 
+/// The function behind a [`Puller`].
+pub type PullFn = dyn Fn(&str, &ImagePlatform) -> Result<(), String> + Send + Sync;
+
 /// A callback that pulls a reference into the store; `Err` carries the
 /// message to show.
 #[derive(Clone)]
-pub struct Puller(
-    pub std::sync::Arc<dyn Fn(&str, &ImagePlatform) -> Result<(), String> + Send + Sync>,
-);
+pub struct Puller(pub std::sync::Arc<PullFn>);
 
 impl std::fmt::Debug for Puller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
