@@ -253,7 +253,6 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
             };
         };
         let built = build(&store, &req, &mut printer)?;
-        drop(printer);
         if !quiet {
             eprintln!("writing image {} done", built.id);
             for t in &tags {
