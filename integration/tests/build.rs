@@ -71,6 +71,9 @@ impl Env {
     }
 }
 
+/// Context files: (path, content).
+type Files<'a> = &'a [(&'a str, &'a str)];
+
 const MULTI: &str = r#"# syntax=docker/dockerfile:1
 ARG BASE=busybox
 FROM $BASE AS base
@@ -259,7 +262,7 @@ fn build_errors_name_the_line_and_leave_no_image() {
     }
     let env = Env::new();
     let before = ok(&env.rbox(&["images", "-q"], &[]));
-    let cases: &[(&str, &[(&str, &str)], &str)] = &[
+    let cases: &[(&str, Files, &str)] = &[
         (
             "FROM busybox\nRUN echo one; echo two; exit 3\n",
             &[],
