@@ -216,6 +216,16 @@ fn run_step(
     result?;
     let committed =
         commit::commit_upper(ctx.store, &upper, ctx.req.epoch).map_err(|e| step_err(step, e))?;
+    if !committed.empty {
+        // The upper dir is the new layer in lower-dir form: keep it as the
+        // unpacked layer so the next step need not unpack the blob.
+        let mut diff_ids: Vec<Digest> = st.layers.iter().map(|(_, d)| d.clone()).collect();
+        diff_ids.push(committed.diff_id.clone());
+        let chain = rbox_image::manifest::chain_ids(&diff_ids);
+        if let Some(top) = chain.last() {
+            ctx.store.adopt_layer_dir(top, &upper)?;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let now = created(ctx.req);
     st.last_created = Some(now.clone());
