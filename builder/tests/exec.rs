@@ -184,10 +184,29 @@ fn copy_step_writes_context_files_safely() {
     let opts = CopyOptions {
         chown: Some((1000, 1000)),
         chmod: None,
+        preserve_owner: false,
     };
-    let p = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", Some(&merged), &opts, None).unwrap();
+    let p = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     // The same inputs on the same snapshot give the same key.
-    let again = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", Some(&merged), &opts, None).unwrap();
+    let again = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     assert_eq!(again.content_key, p.content_key);
     copy::apply(&ctx, &p, &merged).unwrap();
     let p2 = copy::plan(
@@ -215,9 +234,27 @@ fn copy_step_writes_context_files_safely() {
     );
 
     // Other content, another key.
-    let before = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", Some(&merged), &opts, None).unwrap();
+    let before = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     fs::write(ctx.join("b.txt"), "b").unwrap();
-    let changed = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", Some(&merged), &opts, None).unwrap();
+    let changed = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     assert_ne!(changed.content_key, before.content_key);
 
     // Hostile and wrong sources.

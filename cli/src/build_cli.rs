@@ -113,9 +113,17 @@ fn parse_output(s: &str) -> Result<Output> {
 }
 
 fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
-    let store = Store::open(&global.data_root)
-        .with_context(|| format!("cannot open the image store at {}", global.data_root.display()))?;
-    let outputs = a.output.iter().map(|o| parse_output(o)).collect::<Result<Vec<_>>>()?;
+    let store = Store::open(&global.data_root).with_context(|| {
+        format!(
+            "cannot open the image store at {}",
+            global.data_root.display()
+        )
+    })?;
+    let outputs = a
+        .output
+        .iter()
+        .map(|o| parse_output(o))
+        .collect::<Result<Vec<_>>>()?;
     let tags = a
         .tag
         .iter()
@@ -130,7 +138,10 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
     let mut scratch: Option<PathBuf> = None;
     let context = if stdin_used {
         // A tar context: unpacked (safely) into scratch space.
-        let dir = store.root().join("tmp").join(format!("context-{}", std::process::id()));
+        let dir = store
+            .root()
+            .join("tmp")
+            .join(format!("context-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         scratch = Some(dir.clone());
         let mut options = rbox_image::layer::UnpackOptions::default();
@@ -169,7 +180,11 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
         let variant = |p: &Platform| p.variant.clone().unwrap_or_default();
         let mut options = BuildOptions::new(
             BuildPlatform::new(&host.os, &host.architecture, &variant(&host)),
-            BuildPlatform::new(&target_platform.os, &target_platform.architecture, &variant(&target_platform)),
+            BuildPlatform::new(
+                &target_platform.os,
+                &target_platform.architecture,
+                &variant(&target_platform),
+            ),
         )
         .with_build_args(build_args);
         if let Some(t) = &a.target {
@@ -202,12 +217,19 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
             }
             if json {
                 let v = match &e {
-                    Event::Step { n, total, stage, text } => {
+                    Event::Step {
+                        n,
+                        total,
+                        stage,
+                        text,
+                    } => {
                         serde_json::json!({"step": n, "total": total, "stage": stage, "instruction": text})
                     }
                     Event::Cached { n } => serde_json::json!({"step": n, "cached": true}),
                     Event::Output { n, line } => serde_json::json!({"step": n, "output": line}),
-                    Event::Done { n, secs } => serde_json::json!({"step": n, "done": true, "seconds": secs}),
+                    Event::Done { n, secs } => {
+                        serde_json::json!({"step": n, "done": true, "seconds": secs})
+                    }
                     Event::Warning(w) => serde_json::json!({"warning": w}),
                     _ => return,
                 };
@@ -215,7 +237,12 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
                 return;
             }
             let _ = match &e {
-                Event::Step { n, total, stage, text } => writeln!(err, "#{n} [{stage} {n}/{total}] {text}"),
+                Event::Step {
+                    n,
+                    total,
+                    stage,
+                    text,
+                } => writeln!(err, "#{n} [{stage} {n}/{total}] {text}"),
                 Event::Cached { n } => writeln!(err, "#{n} CACHED"),
                 Event::Output { n, line } => {
                     writeln!(err, "#{n} {:.3} {line}", started.elapsed().as_secs_f64())
@@ -226,7 +253,6 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
             };
         };
         let built = build(&store, &req, &mut printer)?;
-        drop(printer);
         if !quiet {
             eprintln!("writing image {} done", built.id);
             for t in &tags {
@@ -234,13 +260,15 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
             }
         }
         if let Some(f) = &a.iidfile {
-            std::fs::write(f, built.id.as_str()).with_context(|| format!("cannot write {}", f.display()))?;
+            std::fs::write(f, built.id.as_str())
+                .with_context(|| format!("cannot write {}", f.display()))?;
         }
         for o in &outputs {
             let image = store.image_for(&built.manifest, &target_platform)?;
             match o {
                 Output::Archive(format, dest) => {
-                    let file = File::create(dest).with_context(|| format!("cannot create {}", dest.display()))?;
+                    let file = File::create(dest)
+                        .with_context(|| format!("cannot create {}", dest.display()))?;
                     let mut w = BufWriter::new(file);
                     archive::save(
                         &store,
@@ -273,9 +301,11 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
 /// Pulls a missing base image through the registry client.
 fn puller(global: &Global) -> Puller {
     let data_root: PathBuf = global.data_root.clone();
-    Puller(std::sync::Arc::new(move |reference: &str, platform: &Platform| {
-        pull(&data_root, reference, platform).map_err(|e| format!("{e:#}"))
-    }))
+    Puller(std::sync::Arc::new(
+        move |reference: &str, platform: &Platform| {
+            pull(&data_root, reference, platform).map_err(|e| format!("{e:#}"))
+        },
+    ))
 }
 
 fn pull(data_root: &Path, reference: &str, platform: &Platform) -> Result<()> {

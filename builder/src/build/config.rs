@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rbox_image::manifest::{ContainerConfig, Healthcheck as ImageHealthcheck, ImageConfig, Platform, RootFs};
+use rbox_image::manifest::{
+    ContainerConfig, Healthcheck as ImageHealthcheck, ImageConfig, Platform, RootFs,
+};
 
 use super::{BuildRequest, StageResult};
 use crate::config::CommandConfig;
@@ -27,10 +29,15 @@ pub(crate) fn state_from_image(c: &ImageConfig) -> ConfigState {
         })
         .collect();
     let healthcheck = cc.healthcheck.as_ref().map(|h| {
-        let dur = |ns: Option<i64>| ns.filter(|n| *n > 0).map(|n| Duration::from_nanos(n as u64));
+        let dur = |ns: Option<i64>| {
+            ns.filter(|n| *n > 0)
+                .map(|n| Duration::from_nanos(n as u64))
+        };
         let test = match h.test.first().map(String::as_str) {
             Some("CMD") => Some(ShellOrExec::Exec(h.test[1..].to_vec())),
-            Some("CMD-SHELL") => Some(ShellOrExec::Shell(h.test.get(1).cloned().unwrap_or_default())),
+            Some("CMD-SHELL") => Some(ShellOrExec::Shell(
+                h.test.get(1).cloned().unwrap_or_default(),
+            )),
             _ => None,
         };
         Healthcheck {
@@ -47,7 +54,12 @@ pub(crate) fn state_from_image(c: &ImageConfig) -> ConfigState {
         workdir: cc.working_dir.clone().unwrap_or_default(),
         user: cc.user.clone().unwrap_or_default(),
         labels: cc.labels.clone().unwrap_or_default(),
-        exposed_ports: cc.exposed_ports.clone().unwrap_or_default().into_keys().collect(),
+        exposed_ports: cc
+            .exposed_ports
+            .clone()
+            .unwrap_or_default()
+            .into_keys()
+            .collect(),
         volumes: cc.volumes.clone().unwrap_or_default().into_keys().collect(),
         stop_signal: cc.stop_signal.clone(),
         healthcheck,
@@ -96,7 +108,11 @@ fn ns(d: Option<Duration>) -> Option<i64> {
 }
 
 /// The built image's config.
-pub(crate) fn final_config(stage: &StageResult, req: &BuildRequest, platform: &Platform) -> ImageConfig {
+pub(crate) fn final_config(
+    stage: &StageResult,
+    req: &BuildRequest,
+    platform: &Platform,
+) -> ImageConfig {
     let s = &stage.config;
     let mut out = stage.base_config.clone().unwrap_or_default();
     let mut cc: ContainerConfig = out.config.clone().unwrap_or_default();
@@ -134,7 +150,12 @@ pub(crate) fn final_config(stage: &StageResult, req: &BuildRequest, platform: &P
     cc.on_build = opt_vec(s.onbuild.clone());
     out.config = Some(cc);
     out.author = s.author.clone();
-    out.created = Some(created(req));
+    // The newest step's time (a cached step keeps its first run's), so a
+    // fully cached build reproduces the image id; SOURCE_DATE_EPOCH wins.
+    out.created = Some(match (req.epoch, &stage.last_created) {
+        (None, Some(t)) => t.clone(),
+        _ => created(req),
+    });
     out.architecture = platform.architecture.clone();
     out.os = platform.os.clone();
     out.variant = platform.variant.clone();

@@ -48,10 +48,13 @@ pub struct BuildRequest {
     pub pull_always: bool,
 }
 
+/// The function behind a [`Puller`].
+pub type PullFn = dyn Fn(&str, &ImagePlatform) -> Result<(), String> + Send + Sync;
+
 /// A callback that pulls a reference into the store; `Err` carries the
 /// message to show.
 #[derive(Clone)]
-pub struct Puller(pub std::sync::Arc<dyn Fn(&str, &ImagePlatform) -> Result<(), String> + Send + Sync>);
+pub struct Puller(pub std::sync::Arc<PullFn>);
 
 impl std::fmt::Debug for Puller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -211,7 +214,11 @@ fn tail_text(tail: &[String]) -> String {
 }
 
 /// Runs a build; see the module docs.
-pub fn build(store: &Store, req: &BuildRequest, progress: &mut dyn FnMut(Event)) -> Result<Built, BuildError> {
+pub fn build(
+    store: &Store,
+    req: &BuildRequest,
+    progress: &mut dyn FnMut(Event),
+) -> Result<Built, BuildError> {
     let _lease = store.lease()?;
     let dockerfile = crate::parser::parse(&req.dockerfile)?;
     // Pass 1: learn which images the stages start from.
@@ -221,7 +228,11 @@ pub fn build(store: &Store, req: &BuildRequest, progress: &mut dyn FnMut(Event))
     let mut bases: BTreeMap<String, rbox_image::store::Image> = BTreeMap::new();
     for s in &first.stages {
         if let crate::stages::Base::Image(r) = &s.base {
-            let location = s.steps.first().map(|st| st.location).unwrap_or(Location::new(1, 1));
+            let location = s
+                .steps
+                .first()
+                .map(|st| st.location)
+                .unwrap_or(Location::new(1, 1));
             if let Some(p) = &req.puller {
                 let missing = matches!(
                     store.resolve(r, &target_platform),
@@ -258,7 +269,10 @@ pub fn build(store: &Store, req: &BuildRequest, progress: &mut dyn FnMut(Event))
         )));
     }
     let ignore = read_dockerignore(&req.context)?;
-    let work = store.root().join("tmp").join(format!("build-{}-{}", std::process::id(), unique()));
+    let work = store
+        .root()
+        .join("tmp")
+        .join(format!("build-{}-{}", std::process::id(), unique()));
     std::fs::create_dir_all(&work).map_err(|e| ExecError::io("create", &work, e))?;
     let total: usize = plan.stages.iter().map(|s| s.steps.len()).sum();
     let mut ctx = stage::Ctx {
@@ -279,7 +293,10 @@ pub fn build(store: &Store, req: &BuildRequest, progress: &mut dyn FnMut(Event))
             let result = stage::run_stage(&mut ctx, s)?;
             ctx.done.insert(s.index, result);
         }
-        let target = ctx.done.remove(&plan.target).expect("the target stage was built");
+        let target = ctx
+            .done
+            .remove(&plan.target)
+            .expect("the target stage was built");
         let image_config = config::final_config(&target, req, &target_platform);
         let manifest = store.write_image(&image_config, &target.layers_descriptors())?;
         for t in &req.tags {
@@ -295,21 +312,28 @@ pub fn build(store: &Store, req: &BuildRequest, progress: &mut dyn FnMut(Event))
 }
 
 fn manifest_config_id(store: &Store, manifest: &Descriptor) -> Result<Digest, BuildError> {
-    Ok(store.image_for(manifest, &ImagePlatform::host()).map(|i| i.id).or_else(|_| {
-        // A foreign-platform image: read the config digest directly.
-        match store.read_manifest(&manifest.digest, Some(&manifest.media_type))? {
-            rbox_image::manifest::Parsed::Manifest(m) => Ok(m.config.digest),
-            rbox_image::manifest::Parsed::Index(_) => Err(rbox_image::Error::InvalidImage {
-                digest: manifest.digest.clone(),
-                reason: "the build wrote an index".into(),
-            }),
-        }
-    })?)
+    Ok(store
+        .image_for(manifest, &ImagePlatform::host())
+        .map(|i| i.id)
+        .or_else(|_| {
+            // A foreign-platform image: read the config digest directly.
+            match store.read_manifest(&manifest.digest, Some(&manifest.media_type))? {
+                rbox_image::manifest::Parsed::Manifest(m) => Ok(m.config.digest),
+                rbox_image::manifest::Parsed::Index(_) => Err(rbox_image::Error::InvalidImage {
+                    digest: manifest.digest.clone(),
+                    reason: "the build wrote an index".into(),
+                }),
+            }
+        })?)
 }
 
 fn image_platform(o: &BuildOptions) -> ImagePlatform {
     let p = &o.target_platform;
-    ImagePlatform::new(&p.os, &p.architecture, (!p.variant.is_empty()).then_some(p.variant.as_str()))
+    ImagePlatform::new(
+        &p.os,
+        &p.architecture,
+        (!p.variant.is_empty()).then_some(p.variant.as_str()),
+    )
 }
 
 fn read_dockerignore(context: &Path) -> Result<Option<Matcher>, BuildError> {
@@ -338,6 +362,8 @@ pub(crate) struct StageResult {
     pub base_config: Option<ImageConfig>,
     /// The config at the end of the stage.
     pub config: ConfigState,
+    /// Creation time of the newest step so far (cached steps keep theirs).
+    pub last_created: Option<String>,
 }
 
 impl StageResult {

@@ -58,12 +58,20 @@ pub(crate) fn run_stage(ctx: &mut Ctx<'_>, s: &StagePlan) -> Result<StageResult,
                 key: img.id.to_string(),
                 base_config: Some(img.config.clone()),
                 config: Default::default(),
+                last_created: img.config.created.clone(),
             }
         }
-        Base::Stage(i) => ctx.done.get(i).cloned().expect("stages are built in dependency order"),
+        Base::Stage(i) => ctx
+            .done
+            .get(i)
+            .cloned()
+            .expect("stages are built in dependency order"),
     };
     st.config = s.config.clone();
-    let label = s.name.clone().unwrap_or_else(|| format!("stage-{}", s.index));
+    let label = s
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{}", s.index));
     for step in &s.steps {
         ctx.step_no += 1;
         let n = ctx.step_no;
@@ -95,27 +103,52 @@ fn step_err(step: &PlannedStep, source: ExecError) -> BuildError {
 }
 
 /// Runs one step; true if it came from the cache.
-fn run_step(ctx: &mut Ctx<'_>, st: &mut StageResult, step: &PlannedStep, n: usize) -> Result<bool, BuildError> {
+fn run_step(
+    ctx: &mut Ctx<'_>,
+    st: &mut StageResult,
+    step: &PlannedStep,
+    n: usize,
+) -> Result<bool, BuildError> {
     let mut key = KeyBuilder::new(&st.key);
     key.add(&step.key.bytes());
-    let history = |empty: bool| History {
-        created: Some(created(ctx.req)),
+    let history = |empty: bool, when: Option<String>| History {
+        created: when,
         created_by: Some(step.original.clone()),
         empty_layer: empty.then_some(true),
         ..Default::default()
     };
     if matches!(step.op, Op::Config) {
         st.key = key.finish().to_string();
-        st.history.push(history(true));
+        // A config change takes the time of what it follows, so it never
+        // makes a cached build's image differ.
+        let when = ctx
+            .req
+            .epoch
+            .map(|_| created(ctx.req))
+            .or_else(|| st.last_created.clone());
+        st.history.push(history(true, when));
         return Ok(true);
     }
     // COPY's key includes its sources' contents.
     let mut from_view: Option<View> = None;
-    if let Op::Copy { sources, from, add, checksum, .. } = &step.op {
-        if sources.iter().any(|s| matches!(s, CopySource::Path(p) if p.contains("://") || p.starts_with("git@"))) {
+    if let Op::Copy {
+        sources,
+        from,
+        add,
+        checksum,
+        ..
+    } = &step.op
+    {
+        if sources
+            .iter()
+            .any(|s| matches!(s, CopySource::Path(p) if p.contains("://") || p.starts_with("git@")))
+        {
             return Err(BuildError::Unsupported {
                 location: step.location,
-                what: format!("{} of a URL or git repository", if *add { "ADD" } else { "COPY" }),
+                what: format!(
+                    "{} of a URL or git repository",
+                    if *add { "ADD" } else { "COPY" }
+                ),
             });
         }
         if checksum.is_some() {
@@ -132,20 +165,35 @@ fn run_step(ctx: &mut Ctx<'_>, st: &mut StageResult, step: &PlannedStep, n: usiz
         let ctx_dir = inline_dir.as_deref().unwrap_or(context);
         let ign = if inline_dir.is_some() { None } else { ignore };
         let (dest, workdir) = copy_dest(step);
-        let plan = copy::plan(ctx_dir, &srcs, dest, workdir, None, &CopyOptions::default(), ign)
-            .map_err(|e| step_err(step, e))?;
+        let plan = copy::plan(
+            ctx_dir,
+            &srcs,
+            dest,
+            workdir,
+            None,
+            &CopyOptions::default(),
+            ign,
+        )
+        .map_err(|e| step_err(step, e))?;
         key.add(plan.content_key.as_str().as_bytes());
     }
     let key = key.finish();
     if !ctx.req.no_cache
-        && let Some(hit) = ctx.cache.get(ctx.store, &key).map_err(|e| step_err(step, e))?
+        && let Some(hit) = ctx
+            .cache
+            .get(ctx.store, &key)
+            .map_err(|e| step_err(step, e))?
     {
+        let when = ctx.req.epoch.map(|_| created(ctx.req)).or(hit.created);
         match (hit.layer, hit.diff_id) {
             (Some(l), Some(d)) => {
                 st.layers.push((l, d));
-                st.history.push(history(false));
+                st.history.push(history(false, when.clone()));
             }
-            _ => st.history.push(history(true)),
+            _ => st.history.push(history(true, when.clone())),
+        }
+        if when.is_some() {
+            st.last_created = when;
         }
         st.key = key.to_string();
         return Ok(true);
@@ -155,31 +203,53 @@ fn run_step(ctx: &mut Ctx<'_>, st: &mut StageResult, step: &PlannedStep, n: usiz
     let dir = ctx.work.join(format!("step-{n}"));
     let (upper, workd, merged) = (dir.join("upper"), dir.join("work"), dir.join("merged"));
     let lowers = ctx.store.layer_dirs_for(&st.layers)?;
-    let overlay = ctx
-        .store
-        .mount_overlay(&lowers, &upper, &workd, &merged, OverlayOptions::throwaway())?;
+    let overlay = ctx.store.mount_overlay(
+        &lowers,
+        &upper,
+        &workd,
+        &merged,
+        OverlayOptions::throwaway(),
+    )?;
     let result = execute(ctx, st, step, n, &merged, &dir, from_view.as_ref());
     drop(from_view);
     overlay.unmount()?;
     result?;
-    let committed = commit::commit_upper(ctx.store, &upper, ctx.req.epoch).map_err(|e| step_err(step, e))?;
+    let committed =
+        commit::commit_upper(ctx.store, &upper, ctx.req.epoch).map_err(|e| step_err(step, e))?;
+    if !committed.empty {
+        // The upper dir is the new layer in lower-dir form: keep it as the
+        // unpacked layer so the next step need not unpack the blob.
+        let mut diff_ids: Vec<Digest> = st.layers.iter().map(|(_, d)| d.clone()).collect();
+        diff_ids.push(committed.diff_id.clone());
+        let chain = rbox_image::manifest::chain_ids(&diff_ids);
+        if let Some(top) = chain.last() {
+            ctx.store.adopt_layer_dir(top, &upper)?;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    let now = created(ctx.req);
+    st.last_created = Some(now.clone());
     let record = if committed.empty {
         // No change: no layer, as BuildKit.
-        st.history.push(history(true));
+        st.history.push(history(true, Some(now.clone())));
         CachedStep {
             layer: None,
             diff_id: None,
+            created: Some(now),
         }
     } else {
-        st.layers.push((committed.descriptor.clone(), committed.diff_id.clone()));
-        st.history.push(history(false));
+        st.layers
+            .push((committed.descriptor.clone(), committed.diff_id.clone()));
+        st.history.push(history(false, Some(now.clone())));
         CachedStep {
             layer: Some(committed.descriptor),
             diff_id: Some(committed.diff_id),
+            created: Some(now),
         }
     };
-    ctx.cache.put(&key, &record).map_err(|e| step_err(step, e))?;
+    ctx.cache
+        .put(&key, &record)
+        .map_err(|e| step_err(step, e))?;
     st.key = key.to_string();
     Ok(false)
 }
@@ -336,7 +406,11 @@ fn execute(
             let opts = RunOptions {
                 args,
                 env,
-                cwd: if workdir.is_empty() { "/".into() } else { workdir.clone() },
+                cwd: if workdir.is_empty() {
+                    "/".into()
+                } else {
+                    workdir.clone()
+                },
                 user,
                 network: match network {
                     NetworkMode::Default => Network::Default,
@@ -381,7 +455,10 @@ fn execute(
                     what: "COPY --parents".into(),
                 });
             }
-            let mut options = CopyOptions::default();
+            let mut options = CopyOptions {
+                preserve_owner: view.is_some(),
+                ..CopyOptions::default()
+            };
             if let Some(c) = chown {
                 let u = user::resolve(merged, c).map_err(|e| step_err(step, e))?;
                 options.chown = Some((u.uid, u.gid));
@@ -407,7 +484,12 @@ fn execute(
                 ignore
             } else {
                 let mut patterns: Vec<String> = ignore
-                    .map(|m| m.patterns().iter().map(|p| p.as_str().to_string()).collect())
+                    .map(|m| {
+                        m.patterns()
+                            .iter()
+                            .map(|p| p.as_str().to_string())
+                            .collect()
+                    })
                     .unwrap_or_default();
                 patterns.extend(exclude.iter().cloned());
                 combined = Matcher::new(&patterns).map_err(BuildError::from)?;
@@ -421,13 +503,9 @@ fn execute(
             Ok(())
         }
         Op::Workdir(path) => {
-            let u = user::resolve(merged, &st.config.user).unwrap_or(user::User {
-                uid: 0,
-                gid: 0,
-                additional_gids: Vec::new(),
-                home: "/".into(),
-            });
-            let plan = copy::plan_mkdir(path, merged, (u.uid, u.gid)).map_err(|e| step_err(step, e))?;
+            // Created as root whatever USER says (docker's classic builder
+            // and buildah; the plan does not carry the USER in effect).
+            let plan = copy::plan_mkdir(path, merged, (0, 0)).map_err(|e| step_err(step, e))?;
             if !plan.is_empty() {
                 copy::apply(Path::new("/"), &plan, merged).map_err(|e| step_err(step, e))?;
             }
@@ -441,7 +519,9 @@ fn execute(
 /// to the shell with its body after the command line, which is what a
 /// shell heredoc means.
 fn heredoc_args(argv: &[String], heredocs: &[crate::parser::Heredoc]) -> Vec<String> {
-    let Some(cmd) = argv.last() else { return argv.to_vec() };
+    let Some(cmd) = argv.last() else {
+        return argv.to_vec();
+    };
     let shell = &argv[..argv.len() - 1];
     let trimmed = cmd.trim();
     if heredocs.len() == 1 && trimmed.starts_with("<<") && !trimmed.contains(char::is_whitespace) {
@@ -461,12 +541,19 @@ fn heredoc_args(argv: &[String], heredocs: &[crate::parser::Heredoc]) -> Vec<Str
     out
 }
 
-fn run_mount(ctx: &Ctx<'_>, m: &crate::instructions::MountSpec, step: &PlannedStep) -> Result<Mount, BuildError> {
+fn run_mount(
+    ctx: &Ctx<'_>,
+    m: &crate::instructions::MountSpec,
+    step: &PlannedStep,
+) -> Result<Mount, BuildError> {
     let unsupported = |what: &str| BuildError::Unsupported {
         location: step.location,
         what: what.to_string(),
     };
-    let target = m.target.clone().ok_or_else(|| unsupported("RUN --mount without target"))?;
+    let target = m
+        .target
+        .clone()
+        .ok_or_else(|| unsupported("RUN --mount without target"))?;
     match m.kind {
         MountType::Tmpfs => Ok(Mount::Tmpfs {
             target,
@@ -475,8 +562,14 @@ fn run_mount(ctx: &Ctx<'_>, m: &crate::instructions::MountSpec, step: &PlannedSt
         MountType::Cache => {
             let id = m.id.clone().unwrap_or_else(|| target.clone());
             let hex: String = Digest::sha256(id.as_bytes()).hex()[..32].to_string();
-            let dir = ctx.store.root().join("build-mounts").join("cache").join(hex);
-            std::fs::create_dir_all(&dir).map_err(|e| step_err(step, ExecError::io("create", &dir, e)))?;
+            let dir = ctx
+                .store
+                .root()
+                .join("build-mounts")
+                .join("cache")
+                .join(hex);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| step_err(step, ExecError::io("create", &dir, e)))?;
             use std::os::unix::fs::PermissionsExt;
             let mode = m.mode.unwrap_or(0o755);
             let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode));
@@ -496,18 +589,23 @@ fn run_mount(ctx: &Ctx<'_>, m: &crate::instructions::MountSpec, step: &PlannedSt
                 return Err(unsupported("RUN --mount=type=bind,from="));
             }
             let rel = m.source.clone().unwrap_or_default();
-            let f = rbox_image::layer::open_in_root(&ctx.req.context, Path::new(&rel)).map_err(|e| {
-                step_err(
-                    step,
-                    ExecError::Source {
-                        source_path: rel.clone(),
-                        reason: format!("cannot open in the build context: {e}"),
-                    },
-                )
-            })?;
+            let f = rbox_image::layer::open_in_root(&ctx.req.context, Path::new(&rel)).map_err(
+                |e| {
+                    step_err(
+                        step,
+                        ExecError::Source {
+                            source_path: rel.clone(),
+                            reason: format!("cannot open in the build context: {e}"),
+                        },
+                    )
+                },
+            )?;
             // The path the kernel resolved inside the context.
-            let real = std::fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f)))
-                .map_err(|e| step_err(step, ExecError::io("resolve", Path::new(&rel), e)))?;
+            let real = std::fs::read_link(format!(
+                "/proc/self/fd/{}",
+                std::os::fd::AsRawFd::as_raw_fd(&f)
+            ))
+            .map_err(|e| step_err(step, ExecError::io("resolve", Path::new(&rel), e)))?;
             Ok(Mount::Bind {
                 source: real,
                 target,
@@ -516,7 +614,9 @@ fn run_mount(ctx: &Ctx<'_>, m: &crate::instructions::MountSpec, step: &PlannedSt
                 readonly: true,
             })
         }
-        MountType::Secret => Err(unsupported("RUN --mount=type=secret (no --secret flag yet)")),
+        MountType::Secret => Err(unsupported(
+            "RUN --mount=type=secret (no --secret flag yet)",
+        )),
         MountType::Ssh => Err(unsupported("RUN --mount=type=ssh")),
     }
 }
