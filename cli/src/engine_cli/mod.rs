@@ -96,6 +96,9 @@ pub enum EngineCommand {
     Exec(exec::ExecArgs),
     /// Show low-level information on containers (JSON).
     Inspect {
+        /// A template like '{{.State.Status}}' printed per container.
+        #[arg(short, long)]
+        format: Option<String>,
         /// Containers.
         #[arg(required = true)]
         containers: Vec<String>,
@@ -274,7 +277,7 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
         C::Ps(a) => ps::run(engine, &a),
         C::Logs(a) => logs::run(engine, &a),
         C::Exec(a) => exec::run(engine, a),
-        C::Inspect { containers } => {
+        C::Inspect { format, containers } => {
             let mut out = Vec::new();
             let mut code = 0;
             for c in &containers {
@@ -285,6 +288,12 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
                         code = 1;
                     }
                 }
+            }
+            if let Some(t) = format {
+                for v in &out {
+                    println!("{}", ps::template(&t, v));
+                }
+                return Ok(code);
             }
             println!(
                 "{}",

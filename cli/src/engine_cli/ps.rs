@@ -118,7 +118,8 @@ fn matches(r: &Record, filters: &[(String, String)]) -> Result<bool> {
     Ok(true)
 }
 
-/// Renders `{{.Field}}` placeholders from a row (and `{{json .}}`).
+/// Renders Go-template-like placeholders: `{{.Field}}`, nested
+/// `{{.State.Status}}`, and `{{json .X}}` / `{{json .}}`.
 pub fn template(t: &str, v: &Value) -> String {
     let mut out = String::new();
     let mut rest = t;
@@ -129,10 +130,18 @@ pub fn template(t: &str, v: &Value) -> String {
             return out;
         };
         let expr = rest[i + 2..i + j].trim();
-        if expr == "json ." {
-            out.push_str(&v.to_string());
-        } else if let Some(f) = expr.strip_prefix('.') {
-            match &v[f] {
+        let (json, path) = match expr.strip_prefix("json ") {
+            Some(p) => (true, p.trim()),
+            None => (false, expr),
+        };
+        if let Some(path) = path.strip_prefix('.') {
+            // `.State.Status`: field by field; `.` alone is the object.
+            let field = path
+                .split('.')
+                .filter(|f| !f.is_empty())
+                .fold(v, |cur, f| &cur[f]);
+            match field {
+                _ if json => out.push_str(&field.to_string()),
                 Value::String(s) => out.push_str(s),
                 Value::Null => {}
                 other => out.push_str(&other.to_string()),
@@ -213,5 +222,11 @@ mod tests {
         assert_eq!(template("{{.ID}} {{.Names}}", &v), "abc web");
         assert_eq!(template("{{ .N }}\\t{{.Missing}}", &v), "3\t");
         assert_eq!(human(125), "2 minutes");
+        let i = json!({"State": {"Status": "exited", "ExitCode": 3}, "Args": ["a"]});
+        assert_eq!(
+            template("{{.State.Status}} {{.State.ExitCode}}", &i),
+            "exited 3"
+        );
+        assert_eq!(template("{{json .Args}}", &i), "[\"a\"]");
     }
 }

@@ -277,4 +277,11 @@ fn restart_policy_on_failure() {
     assert_eq!(v["State"]["ExitCode"], 1);
     assert_eq!(v["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
     assert_eq!(ok(&e.rbox(&["logs", "flaky"])).matches("run").count(), 3);
+    let f = ok(&e.rbox(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.RestartCount}} {{json .HostConfig.RestartPolicy.Name}}",
+        "flaky",
+    ]));
+    assert_eq!(f.trim(), "exited 2 \"on-failure\"");
 }
