@@ -191,8 +191,37 @@ impl Containers {
     /// Whether a process holds the container's lock (a create or an
     /// update in progress).
     pub fn busy(&self, id: &str) -> bool {
-        let p = self.dir(id).join("lock");
+        self.busy_dir(&self.dir(id))
+    }
+
+    /// [`Containers::busy`] for a directory.
+    pub fn busy_dir(&self, dir: &Path) -> bool {
+        let p = dir.join("lock");
         fs::File::open(&p).is_ok_and(|f| f.try_lock().is_err())
+    }
+
+    /// Container directories without a record, and `.<id>.tmp` ones
+    /// (ids of the temporary ones are `None`).
+    pub fn partial_dirs(&self) -> Result<Vec<(Option<String>, PathBuf)>> {
+        let rd = match fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(Error::io("listing", &self.root, e)),
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let tmp = name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(".tmp"))
+                .is_some_and(is_id);
+            if tmp {
+                out.push((None, e.path()));
+            } else if is_id(&name) && !e.path().join("config.json").exists() {
+                out.push((Some(name), e.path()));
+            }
+        }
+        Ok(out)
     }
 
     /// Loads a record; `None` when the container has none (gone, or a

@@ -230,28 +230,38 @@ impl Engine {
     /// `rbox container prune`: removes every stopped container and what
     /// crashed creates left; returns the removed ids.
     pub fn prune(&self) -> Result<Vec<String>> {
-        let mut out = Vec::new();
+        let mut out = self.sweep()?;
         for id in self.containers.ids()? {
-            match self.containers.load(&id) {
-                Ok(Some(_)) => {
-                    let r = self.record(&id)?;
-                    if !matches!(r.state.status, Status::Running | Status::Restarting) {
-                        destroy(&self.data_root, &r, false)?;
-                        out.push(id);
-                    }
+            if let Ok(Some(_)) = self.containers.load(&id) {
+                let r = self.record(&id)?;
+                if !matches!(r.state.status, Status::Running | Status::Restarting) {
+                    destroy(&self.data_root, &r, false)?;
+                    out.push(id);
                 }
-                Ok(None) => {
-                    // A create in progress holds the lock; a dead one not.
-                    if !self.containers.busy(&id) {
-                        let _ = rootfs::release(&self.containers.dir(&id).join("rootfs"));
-                        let _ = network::detach(&self.data_root, &id);
-                        let d = self.containers.dir(&id);
-                        std::fs::remove_dir_all(&d).map_err(|e| Error::io("removing", &d, e))?;
-                        out.push(id);
-                    }
-                }
-                Err(e) => tracing::warn!("prune: skipping {id}: {e}"),
             }
+        }
+        Ok(out)
+    }
+
+    /// Removes what creates that died half way left: directories without
+    /// a record whose lock nobody holds (a create in progress holds it),
+    /// with their rootfs mount and network. Returns their ids.
+    pub fn sweep(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for (id, dir) in self.containers.partial_dirs()? {
+            if self.containers.busy_dir(&dir) {
+                continue;
+            }
+            tracing::info!(
+                "removing the remains of an unfinished create: {}",
+                dir.display()
+            );
+            let _ = rootfs::release(&dir.join("rootfs"));
+            if let Some(id) = &id {
+                let _ = network::detach(&self.data_root, id);
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+            out.extend(id);
         }
         Ok(out)
     }

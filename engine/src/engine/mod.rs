@@ -185,6 +185,10 @@ impl Engine {
                 source,
             },
         })?;
+        // What a killed create left behind goes first (mounts, names).
+        if let Err(e) = self.sweep() {
+            tracing::warn!("cleaning up unfinished creates: {e}");
+        }
         let id = new_id()?;
         let (dir, lock) = self.containers.create_dir(&id)?;
         let mut name = String::new();

@@ -315,3 +315,36 @@ fn wait_reports_a_removed_containers_code() {
     }
     e.assert_clean(&id);
 }
+
+#[test]
+fn a_killed_create_is_cleaned_up_by_the_next() {
+    guard!("a_killed_create_is_cleaned_up_by_the_next");
+    let e = Engine::new();
+    ok(&e.rbox(&["run", "--rm", "busybox", "true"]));
+    // What a create killed after its rootfs mount leaves: a directory
+    // without a record (its lock free), a mount, a claimed name; and one
+    // killed before its rename.
+    let dead = "d".repeat(64);
+    let dir = e.data.join("containers").join(&dead);
+    std::fs::create_dir_all(dir.join("rootfs")).expect("mkdir");
+    nix::mount::mount(
+        Some("tmpfs"),
+        &dir.join("rootfs"),
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("mount tmpfs");
+    std::fs::write(e.data.join("container-names/ghost"), &dead).expect("name");
+    let tmp = e
+        .data
+        .join("containers")
+        .join(format!(".{}.tmp", "e".repeat(64)));
+    std::fs::create_dir_all(&tmp).expect("mkdir");
+    let o = e.rbox(&[
+        "run", "--rm", "--name", "ghost", "busybox", "echo", "took it",
+    ]);
+    assert_eq!(ok(&o), "took it\n");
+    assert!(!dir.exists() && !tmp.exists(), "remains removed");
+    e.assert_clean("");
+}
