@@ -200,8 +200,8 @@ impl Containers {
         fs::File::open(&p).is_ok_and(|f| f.try_lock().is_err())
     }
 
-    /// Container directories without a record, and `.<id>.tmp` ones
-    /// (ids of the temporary ones are `None`).
+    /// Container directories without a record, and `.<id>.tmp` ones older
+    /// than a minute (ids of the temporary ones are `None`).
     pub fn partial_dirs(&self) -> Result<Vec<(Option<String>, PathBuf)>> {
         let rd = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
@@ -215,7 +215,17 @@ impl Containers {
                 .strip_prefix('.')
                 .and_then(|n| n.strip_suffix(".tmp"))
                 .is_some_and(is_id);
-            if tmp {
+            // A fresh temporary directory may be a create between its
+            // mkdir and its lock: only old ones are remains (they never
+            // hold a mount: the rootfs is mounted after the rename).
+            let old = || {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > std::time::Duration::from_secs(60))
+            };
+            if tmp && old() {
                 out.push((None, e.path()));
             } else if is_id(&name) && !e.path().join("config.json").exists() {
                 out.push((Some(name), e.path()));

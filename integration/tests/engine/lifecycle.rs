@@ -341,6 +341,9 @@ fn a_killed_create_is_cleaned_up_by_the_next() {
         .join("containers")
         .join(format!(".{}.tmp", "e".repeat(64)));
     std::fs::create_dir_all(&tmp).expect("mkdir");
+    // Old enough not to be a create in progress.
+    let epoch = nix::sys::time::TimeVal::new(0, 0);
+    nix::sys::stat::utimes(&tmp, &epoch, &epoch).expect("utimes");
     let o = e.rbox(&[
         "run", "--rm", "--name", "ghost", "busybox", "echo", "took it",
     ]);
