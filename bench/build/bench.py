@@ -58,13 +58,22 @@ def make_context(path):
             f.write(rnd.randbytes(20 << 20))
 
 
-def timed(cmd, env=None):
-    t0 = time.monotonic()
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    dt = time.monotonic() - t0
-    if r.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr.decode(errors='replace')[-2000:]}")
-    return dt
+RETRIES = {"count": 0}
+
+
+def timed(cmd, env=None, retries=0):
+    """Wall time of `cmd`. A failed run is retried `retries` times (buildah
+    1.28's chroot isolation fails now and then with "Close_Fd sealing memfd
+    copy: Device or resource busy"); retries are counted and reported."""
+    for attempt in range(retries + 1):
+        t0 = time.monotonic()
+        r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        dt = time.monotonic() - t0
+        if r.returncode == 0:
+            return dt
+        if attempt < retries:
+            RETRIES["count"] += 1
+    raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr.decode(errors='replace')[-2000:]}")
 
 
 class Rbox:
@@ -102,7 +111,7 @@ class Buildah:
 
     def build(self, ctx, dockerfile):
         return timed(self.base() + ["bud", "-q", "--layers", "--isolation", "chroot", "-f", dockerfile, "-t", "bench", ctx],
-                     env=dict(os.environ, BUILDAH_ISOLATION="chroot"))
+                     env=dict(os.environ, BUILDAH_ISOLATION="chroot"), retries=2)
 
     def clean(self):
         subprocess.run(self.base() + ["rm", "-a"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -157,6 +166,8 @@ def main():
         r, b = samples[(name, "rbox")], samples[(name, "buildah")]
         print(f"{name:<12} rbox/buildah: cold {statistics.median(r['cold']) / statistics.median(b['cold']):.2f}x, "
               f"cached {statistics.median(r['cached']) / statistics.median(b['cached']):.2f}x")
+    if RETRIES["count"]:
+        print(f"(buildah builds retried after a spurious failure: {RETRIES['count']})")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({f"{k[0]}/{k[1]}": v for k, v in samples.items()}, f, indent=1)
