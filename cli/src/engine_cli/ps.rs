@@ -190,23 +190,33 @@ pub fn run(engine: &Engine, a: &PsArgs) -> Result<u8> {
             }
         }
         _ => {
-            println!(
-                "{:<14}{:<20}{:<24}{:<24}{:<28}{:<8}NAMES",
-                "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-            );
+            // docker's tabwriter: columns as wide as their widest cell.
+            let mut table = vec![
+                [
+                    "CONTAINER ID",
+                    "IMAGE",
+                    "COMMAND",
+                    "CREATED",
+                    "STATUS",
+                    "PORTS",
+                    "NAMES",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ];
             for (_, v) in &rows {
                 let s = |k: &str| v[k].as_str().unwrap_or("").to_string();
-                println!(
-                    "{:<14}{:<20}{:<24}{:<24}{:<28}{:<8}{}",
+                table.push(vec![
                     s("ID"),
                     s("Image"),
                     s("Command"),
                     s("RunningFor"),
                     s("Status"),
                     s("Ports"),
-                    s("Names")
-                );
+                    s("Names"),
+                ]);
             }
+            crate::image_cli::format::print_table(&table);
         }
     }
     Ok(0)

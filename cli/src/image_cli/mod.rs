@@ -2,7 +2,7 @@
 //! prune`, `save`, `load` — argument parsing and presentation over
 //! rbox-image.
 
-mod format;
+pub(crate) mod format;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
