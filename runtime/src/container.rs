@@ -354,7 +354,11 @@ impl Runtime {
             call: format!("clone {:?}", ns.clone_flags),
             source,
         };
-        let pid = match ns.needs_intermediate() {
+        // A raw clone from a multi-threaded process (a library user: the
+        // engine, a builder, a test harness) may copy a lock another thread
+        // held, e.g. malloc's; glibc's fork resets those, so go through a
+        // forked intermediate then.
+        let pid = match ns.needs_intermediate() || sys::is_multithreaded() {
             false => match sys::clone_process(ns.clone_flags.bits()).map_err(clone_err)? {
                 sys::Forked::Child => {
                     drop(parent_chan);
@@ -463,8 +467,10 @@ fn spawn_via_intermediate(
     args: init::InitArgs<'_>,
 ) -> Result<i32> {
     let flags = ns.clone_flags;
-    // SAFETY: the runtime is single-threaded (documented requirement of
-    // `create`), so the child may run arbitrary code.
+    // SAFETY: glibc's fork resets malloc's and its own locks in the child;
+    // the child runs only the namespace joins, a raw clone and init code,
+    // which take no lock another thread of a multi-threaded caller could
+    // hold (no stdio locks, no env lock).
     match unsafe { nix::unistd::fork() }.map_err(|source| Error::Sys {
         call: "fork".into(),
         source,

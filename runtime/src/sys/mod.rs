@@ -87,6 +87,24 @@ pub(crate) fn cloexec_from(first: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// True if this process has more than one thread (field 20 of
+/// `/proc/self/stat`); an unreadable file counts as multi-threaded, the
+/// safe answer.
+pub(crate) fn is_multithreaded() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return true;
+    };
+    // Fields after the command name, which may itself hold spaces.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return true;
+    };
+    // rest starts at field 3 (state); num_threads is field 20.
+    rest.split(' ')
+        .nth(17)
+        .and_then(|n| n.parse::<u32>().ok())
+        .is_none_or(|n| n > 1)
+}
+
 /// Makes `fds` the init's stdin, stdout and stderr. Each is first
 /// copied above 2 (close-on-exec), so a source that is itself 0-2 is read
 /// before it is replaced.
@@ -414,4 +432,21 @@ pub(crate) fn join_session_keyring(name: &str) -> nix::Result<()> {
     // SAFETY: keyctl with integer arguments.
     Errno::result(unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_SETPERM, id, 0x3f1b_0000_u32) })
         .map(drop)
+}
+
+#[cfg(test)]
+mod thread_tests {
+    #[test]
+    fn counts_threads() {
+        // The test harness runs tests on threads, so here there are at
+        // least two (main + this one) unless run single-threaded; a
+        // thread of our own makes it certain.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let _ = rx.recv();
+        });
+        assert!(super::is_multithreaded());
+        drop(tx);
+        t.join().unwrap();
+    }
 }
