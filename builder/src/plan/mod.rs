@@ -15,6 +15,7 @@
 //! digests of the sources.
 
 mod step;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
