@@ -347,3 +347,45 @@ fn arg_and_env_share_one_environment() {
     let (_, env) = run_of(&p.stages[0].steps[1]);
     assert_eq!(env, &[("V".to_owned(), "env".to_owned())]);
 }
+
+/// Every instruction with a handful of argument shapes: parse, type and
+/// plan give a value or an error, never a panic (after BuildKit's
+/// TestNilLinter).
+#[test]
+fn every_instruction_with_odd_arguments() {
+    let keywords = [
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    ];
+    let shapes = [
+        "", " foo=bar", " a", " a b", " a b c", " 0 0", " []", " [\"\"]", " =", " \"", " $", " ${",
+        " <<EOF",
+    ];
+    let opts = options(&[]);
+    for kw in keywords {
+        for shape in shapes {
+            for prefix in ["", "ONBUILD "] {
+                let text = format!("FROM busybox\n{prefix}{kw}{shape}\n");
+                if let Ok(d) = parse_str(&text) {
+                    let _ = plan(&d, &opts);
+                }
+            }
+        }
+    }
+}
