@@ -19,13 +19,13 @@ mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::args::{BuildArgs, Platform, Scope, is_proxy_arg, platform_args};
+use crate::args::{BuildArgs, Platform, is_proxy_arg, platform_args};
 use crate::config::CommandConfig;
 use crate::error::{Location, Result};
 use crate::expand::Lexer;
 use crate::instructions::{Healthcheck, Instruction, MountSpec, NetworkMode, Step, parse_all};
 use crate::parser::{Dockerfile, Heredoc, node_from_line};
-use crate::stages::{Base, Source, Stages, apply_scope};
+use crate::stages::{Base, Source, Stages};
 
 /// What a build asks for.
 #[derive(Debug, Clone)]
@@ -332,22 +332,6 @@ fn onbuild_steps(triggers: &[String], from: &Step, escape: char) -> Result<Vec<S
             })
         })
         .collect()
-}
-
-/// Shared with [`step`]: the scope a stage starts with.
-fn starting_scope(config: &ConfigState) -> Scope {
-    Scope::with_env(config.env.clone())
-}
-
-/// Shared with [`step`]: apply ARG/ENV to the scope.
-fn apply(
-    step: &Step,
-    scope: &mut Scope,
-    lexer: &Lexer,
-    options: &BuildOptions,
-    globals: &BTreeMap<String, String>,
-) -> Result<()> {
-    apply_scope(step, scope, lexer, &options.build_args, globals)
 }
 
 #[cfg(test)]

@@ -3,18 +3,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::values::{is_signal, join, port_spec, workdir_or_root};
 use super::{
-    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, StagePlan, apply,
-    onbuild_steps, starting_scope,
+    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, StagePlan, onbuild_steps,
 };
 use crate::args::{Scope, is_proxy_arg};
 use crate::config::CommandConfig;
 use crate::error::{Result, SyntaxError};
 use crate::expand::Lexer;
-use crate::instructions::{CopySpec, Instruction, MountSpec, Step};
-use crate::stages::{Base, Source, Stages, expand_error};
-
-use super::values::{is_signal, join, port_spec, workdir_or_root};
+use crate::instructions::{CopySpec, Instruction, MountSpec, RunSpec, Step};
+use crate::stages::{Base, Source, Stages, apply_scope, expand_error};
 
 /// Expands words of one step against a snapshot of the scope, recording
 /// which variables were used.
@@ -110,16 +108,88 @@ pub(super) fn plan_stage(
     let mut sources = onbuild_steps(&triggers, &stage.from_step, lexer.escape())?;
     sources.extend(stage.steps.iter().cloned());
 
-    let mut scope = starting_scope(&config);
+    let mut walk = Walk {
+        stages,
+        index,
+        lexer: *lexer,
+        globals,
+        options,
+        deps,
+        scope: Scope::with_env(config.env.clone()),
+        config,
+    };
     let mut steps = Vec::with_capacity(sources.len());
     for step in &sources {
-        if let Instruction::Arg(_) = step.instruction {
-            // ARG changes no filesystem or config: it only feeds later
-            // expansions and RUN environments (which carry it in their keys).
-            apply(step, &mut scope, lexer, options, globals)?;
-            continue;
+        if let Some(planned) = walk.step(step)? {
+            steps.push(planned);
         }
-        let mut ex = Expander::new(*lexer, &scope, step);
+    }
+    Ok(StagePlan {
+        index,
+        name: stage.name.clone(),
+        base,
+        platform,
+        deps: walk.deps,
+        steps,
+        config: walk.config,
+    })
+}
+
+/// The state of one stage while its steps are planned.
+struct Walk<'a> {
+    stages: &'a Stages,
+    index: usize,
+    lexer: Lexer,
+    globals: &'a BTreeMap<String, String>,
+    options: &'a BuildOptions,
+    deps: BTreeSet<usize>,
+    scope: Scope,
+    config: ConfigState,
+}
+
+impl Walk<'_> {
+    /// ARG and ENV update the scope.
+    fn apply(&mut self, step: &Step) -> Result<()> {
+        apply_scope(
+            step,
+            &mut self.scope,
+            &self.lexer,
+            &self.options.build_args,
+            self.globals,
+        )
+    }
+
+    /// Resolves an expanded `--from` and records a stage dependency.
+    fn resolve(&mut self, from: &str, step: &Step) -> Result<Source> {
+        let source = self
+            .stages
+            .resolve_from(self.index, from, step.node.location)?;
+        if let Source::Stage(i) = source {
+            self.deps.insert(i);
+        }
+        Ok(source)
+    }
+
+    /// Plans one step; `None` for ARG, which changes no filesystem or
+    /// config (it only feeds later expansions and RUN environments, whose
+    /// keys carry it).
+    fn step(&mut self, step: &Step) -> Result<Option<PlannedStep>> {
+        if let Instruction::Arg(_) = step.instruction {
+            self.apply(step)?;
+            return Ok(None);
+        }
+        if let Instruction::Run(run) = &step.instruction {
+            return self.run(run, step).map(Some);
+        }
+        let mut ex = Expander::new(self.lexer, &self.scope, step);
+        let config = &mut self.config;
+        let bad_value = |flag: &str, value: String, reason: &'static str| {
+            step.node.error(SyntaxError::InvalidFlagValue {
+                flag: flag.to_owned(),
+                value,
+                reason,
+            })
+        };
         let (op, text) = match &step.instruction {
             Instruction::Env(pairs) => {
                 // Expanded once more on the snapshot only to record which
@@ -128,92 +198,22 @@ pub(super) fn plan_stage(
                     ex.word(k)?;
                     ex.word(v)?;
                 }
-                apply(step, &mut scope, lexer, options, globals)?;
-                config.env = scope.env().to_vec();
+                // Field by field: `config` holds a borrow of `self.config`.
+                apply_scope(
+                    step,
+                    &mut self.scope,
+                    &self.lexer,
+                    &self.options.build_args,
+                    self.globals,
+                )?;
+                config.env = self.scope.env().to_vec();
                 (Op::Config, format!("ENV {}", json(&config.env)))
-            }
-            Instruction::Run(run) => {
-                let argv = config.command.argv(&run.cmd);
-                let mut mounts = Vec::with_capacity(run.mounts.len());
-                for m in &run.mounts {
-                    let mut failure = None;
-                    let parsed = {
-                        let mut expand = |v: &str| {
-                            ex.word(v).map_err(|e| {
-                                failure = Some(e);
-                                SyntaxError::InvalidMount {
-                                    spec: m.spec.clone(),
-                                    reason: "a value could not be expanded".to_owned(),
-                                }
-                            })
-                        };
-                        MountSpec::parse_with(&m.spec, &mut expand)
-                    };
-                    if let Some(e) = failure {
-                        return Err(e);
-                    }
-                    let mount = parsed.map_err(|kind| step.node.error(kind))?;
-                    if let Some(from) = mount.from.as_deref().filter(|f| !f.is_empty())
-                        && let Source::Stage(i) =
-                            stages.resolve_from(index, from, step.node.location)?
-                    {
-                        deps.insert(i);
-                    }
-                    mounts.push(mount);
-                }
-                let env = run_env(&scope, options);
-                let workdir = workdir_or_root(&config.workdir);
-                let text = format!(
-                    "RUN {} mounts={} network={:?} security={:?} workdir={} user={} heredocs={}",
-                    json(&argv),
-                    json(&mounts.iter().map(canonical_mount).collect::<Vec<_>>()),
-                    run.network,
-                    run.security,
-                    json(&workdir),
-                    json(&config.user),
-                    json(
-                        &run.heredocs
-                            .iter()
-                            .map(|h| (&h.name, &h.content, h.expand, h.fd))
-                            .collect::<Vec<_>>()
-                    ),
-                );
-                let key_vars = env
-                    .iter()
-                    .filter(|(k, _)| !is_proxy_arg(k))
-                    .cloned()
-                    .collect();
-                let op = Op::Run {
-                    argv,
-                    env,
-                    mounts,
-                    network: run.network,
-                    security: run.security.clone(),
-                    heredocs: run.heredocs.clone(),
-                    workdir,
-                    user: config.user.clone(),
-                };
-                steps.push(PlannedStep {
-                    location: step.node.location,
-                    original: step.node.original.clone(),
-                    op,
-                    key: KeyMaterial {
-                        text,
-                        vars: key_vars,
-                    },
-                });
-                continue;
             }
             Instruction::Copy(c) | Instruction::Add(c) => {
                 let add = matches!(step.instruction, Instruction::Add(_));
-                let mut resolve = |from: &str| {
-                    let source = stages.resolve_from(index, from, step.node.location)?;
-                    if let Source::Stage(i) = source {
-                        deps.insert(i);
-                    }
-                    Ok(source)
-                };
-                let op = plan_copy(c, add, &mut ex, &config.workdir, &mut resolve)?;
+                let workdir = config.workdir.clone();
+                let mut resolve = |from: &str| self.resolve(from, step);
+                let op = plan_copy(c, add, &mut ex, &workdir, &mut resolve)?;
                 let text = format!("{} {op:?}", if add { "ADD" } else { "COPY" });
                 (op, text)
             }
@@ -233,13 +233,9 @@ pub(super) fn plan_stage(
                 let mut out = Vec::new();
                 for p in ports {
                     for word in ex.words(p)? {
-                        out.push(port_spec(&word).map_err(|reason| {
-                            step.node.error(SyntaxError::InvalidFlagValue {
-                                flag: "EXPOSE".to_owned(),
-                                value: word.clone(),
-                                reason,
-                            })
-                        })?);
+                        let spec =
+                            port_spec(&word).map_err(|r| bad_value("EXPOSE", word.clone(), r))?;
+                        out.push(spec);
                     }
                 }
                 config.exposed_ports.extend(out.iter().cloned());
@@ -271,11 +267,7 @@ pub(super) fn plan_stage(
             Instruction::Stopsignal(s) => {
                 let s = ex.word(s)?;
                 if !is_signal(&s) {
-                    return Err(step.node.error(SyntaxError::InvalidFlagValue {
-                        flag: "STOPSIGNAL".to_owned(),
-                        value: s,
-                        reason: "not a signal name or number",
-                    }));
+                    return Err(bad_value("STOPSIGNAL", s, "not a signal name or number"));
                 }
                 config.stop_signal = Some(s.clone());
                 (Op::Config, format!("STOPSIGNAL {}", json(&s)))
@@ -290,13 +282,10 @@ pub(super) fn plan_stage(
             }
             Instruction::Entrypoint(cmd) => {
                 config.command.set_entrypoint(cmd);
+                let (e, c) = (&config.command.entrypoint, &config.command.cmd);
                 (
                     Op::Config,
-                    format!(
-                        "ENTRYPOINT {} CMD {}",
-                        json(&config.command.entrypoint),
-                        json(&config.command.cmd)
-                    ),
+                    format!("ENTRYPOINT {} CMD {}", json(e), json(c)),
                 )
             }
             Instruction::Shell(shell) => {
@@ -311,25 +300,83 @@ pub(super) fn plan_stage(
                 config.author = Some(m.clone());
                 (Op::Config, format!("MAINTAINER {}", json(m)))
             }
-            // Split off into stages; ARG handled above.
-            Instruction::From(_) | Instruction::Arg(_) => continue,
+            // Split off into stages; ARG and RUN handled above.
+            Instruction::From(_) | Instruction::Arg(_) | Instruction::Run(_) => return Ok(None),
         };
-        steps.push(PlannedStep {
+        Ok(Some(PlannedStep {
             location: step.node.location,
             original: step.node.original.clone(),
             op,
             key: ex.key(text),
-        });
+        }))
     }
-    Ok(StagePlan {
-        index,
-        name: stage.name.clone(),
-        base,
-        platform,
-        deps,
-        steps,
-        config,
-    })
+
+    fn run(&mut self, run: &RunSpec, step: &Step) -> Result<PlannedStep> {
+        let mut ex = Expander::new(self.lexer, &self.scope, step);
+        let argv = self.config.command.argv(&run.cmd);
+        let mut mounts = Vec::with_capacity(run.mounts.len());
+        for m in &run.mounts {
+            let mut failure = None;
+            let parsed = {
+                let mut expand = |v: &str| {
+                    ex.word(v).map_err(|e| {
+                        failure = Some(e);
+                        SyntaxError::InvalidMount {
+                            spec: m.spec.clone(),
+                            reason: "a value could not be expanded".to_owned(),
+                        }
+                    })
+                };
+                MountSpec::parse_with(&m.spec, &mut expand)
+            };
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            let mount = parsed.map_err(|kind| step.node.error(kind))?;
+            if let Some(from) = mount.from.as_deref().filter(|f| !f.is_empty()) {
+                self.resolve(from, step)?;
+            }
+            mounts.push(mount);
+        }
+        let env = run_env(&self.scope, self.options);
+        let workdir = workdir_or_root(&self.config.workdir);
+        let heredocs: Vec<_> = run
+            .heredocs
+            .iter()
+            .map(|h| (&h.name, &h.content, h.expand, h.fd))
+            .collect();
+        let text = format!(
+            "RUN {} mounts={} network={:?} security={:?} workdir={} user={} heredocs={}",
+            json(&argv),
+            json(&mounts.iter().map(canonical_mount).collect::<Vec<_>>()),
+            run.network,
+            run.security,
+            json(&workdir),
+            json(&self.config.user),
+            json(&heredocs),
+        );
+        // The whole environment the command sees, proxies excepted.
+        let vars = env
+            .iter()
+            .filter(|(k, _)| !is_proxy_arg(k))
+            .cloned()
+            .collect();
+        Ok(PlannedStep {
+            location: step.node.location,
+            original: step.node.original.clone(),
+            op: Op::Run {
+                argv,
+                env,
+                mounts,
+                network: run.network,
+                security: run.security.clone(),
+                heredocs: run.heredocs.clone(),
+                workdir,
+                user: self.config.user.clone(),
+            },
+            key: KeyMaterial { text, vars },
+        })
+    }
 }
 
 /// COPY/ADD with everything expanded; `resolve` turns a `--from` value
