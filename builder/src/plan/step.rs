@@ -178,8 +178,10 @@ impl Walk<'_> {
             self.apply(step)?;
             return Ok(None);
         }
-        if let Instruction::Run(run) = &step.instruction {
-            return self.run(run, step).map(Some);
+        match &step.instruction {
+            Instruction::Run(run) => return self.run(run, step).map(Some),
+            Instruction::Env(pairs) => return self.env(pairs, step).map(Some),
+            _ => {}
         }
         let mut ex = Expander::new(self.lexer, &self.scope, step);
         let config = &mut self.config;
@@ -191,24 +193,6 @@ impl Walk<'_> {
             })
         };
         let (op, text) = match &step.instruction {
-            Instruction::Env(pairs) => {
-                // Expanded once more on the snapshot only to record which
-                // variables the values used.
-                for (k, v) in pairs {
-                    ex.word(k)?;
-                    ex.word(v)?;
-                }
-                // Field by field: `config` holds a borrow of `self.config`.
-                apply_scope(
-                    step,
-                    &mut self.scope,
-                    &self.lexer,
-                    &self.options.build_args,
-                    self.globals,
-                )?;
-                config.env = self.scope.env().to_vec();
-                (Op::Config, format!("ENV {}", json(&config.env)))
-            }
             Instruction::Copy(c) | Instruction::Add(c) => {
                 let add = matches!(step.instruction, Instruction::Add(_));
                 let workdir = config.workdir.clone();
@@ -300,8 +284,13 @@ impl Walk<'_> {
                 config.author = Some(m.clone());
                 (Op::Config, format!("MAINTAINER {}", json(m)))
             }
-            // Split off into stages; ARG and RUN handled above.
-            Instruction::From(_) | Instruction::Arg(_) | Instruction::Run(_) => return Ok(None),
+            // Split off into stages; the others handled above.
+            Instruction::From(_)
+            | Instruction::Arg(_)
+            | Instruction::Run(_)
+            | Instruction::Env(_) => {
+                return Ok(None);
+            }
         };
         Ok(Some(PlannedStep {
             location: step.node.location,
@@ -309,6 +298,24 @@ impl Walk<'_> {
             op,
             key: ex.key(text),
         }))
+    }
+
+    fn env(&mut self, pairs: &[(String, String)], step: &Step) -> Result<PlannedStep> {
+        // Expanded on the snapshot before the line (all pairs of one ENV
+        // see that) to record which variables the values used.
+        let mut ex = Expander::new(self.lexer, &self.scope, step);
+        for (k, v) in pairs {
+            ex.word(k)?;
+            ex.word(v)?;
+        }
+        self.apply(step)?;
+        self.config.env = self.scope.env().to_vec();
+        Ok(PlannedStep {
+            location: step.node.location,
+            original: step.node.original.clone(),
+            op: Op::Config,
+            key: ex.key(format!("ENV {}", json(&self.config.env))),
+        })
     }
 
     fn run(&mut self, run: &RunSpec, step: &Step) -> Result<PlannedStep> {
