@@ -11,10 +11,15 @@ packages=(
     runc crun
     # tools used by tests and the CLI (`rbox runtime ps` runs ps(1))
     procps iproute2 jq util-linux
+    # engine networking: CNI plugins (bridge, host-local, portmap, firewall,
+    # loopback) driven by rbox, and the iptables they call
+    containernetworking-plugins iptables
     # cgroup v2 tests in a qemu VM
     qemu-system-x86 linux-image-amd64
     # real clients driving rbox as their OCI runtime
     podman containerd docker.io
+    # validating the images and layouts rbox writes
+    skopeo umoci
 )
 
 missing=()

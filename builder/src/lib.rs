@@ -4,6 +4,7 @@ pub mod args;
 pub mod config;
 pub mod dockerignore;
 pub mod error;
+pub mod exec;
 pub mod expand;
 pub mod instructions;
 pub mod parser;

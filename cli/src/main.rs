@@ -3,6 +3,8 @@
 //! invoked under the name `rbox-runc`.
 
 mod commands;
+mod engine_cli;
+mod image_cli;
 mod log;
 mod runtime_cli;
 mod trace;
@@ -23,8 +25,29 @@ fn main() -> ExitCode {
         // Called by podman/containerd/dockerd as their OCI runtime.
         runtime_cli::RuntimeCli::parse_from(args)
     } else {
-        match Cli::parse_from(args).command {
+        let cli = Cli::parse_from(args);
+        match cli.command {
             Command::Runtime(rt) => rt,
+            Command::Image(cmd) => return image_cli::main(&cli.global, cmd),
+            Command::Images(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Ls(a));
+            }
+            Command::Tag(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Tag(a));
+            }
+            Command::Rmi(a) => return image_cli::main(&cli.global, image_cli::ImageCommand::Rm(a)),
+            Command::Save(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Save(a));
+            }
+            Command::Load(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Load(a));
+            }
+            Command::Network(c) => {
+                return engine_cli::exit(engine_cli::network::main(&cli.global.data_root, c));
+            }
+            Command::Volume(c) => {
+                return engine_cli::exit(engine_cli::volume::main(&cli.global.data_root, c));
+            }
         }
     };
     if matches!(rt.command, runtime_cli::RuntimeCommand::Exec(_)) {
@@ -46,12 +69,56 @@ fn main() -> ExitCode {
     about = "rbox: build, pull, push and run OCI containers without a daemon"
 )]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
 }
 
+/// Flags every docker-style command shares.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Global {
+    /// Image store and engine directory.
+    #[arg(
+        long,
+        global = true,
+        env = "RBOX_DATA_ROOT",
+        default_value = "/var/lib/rbox",
+        value_name = "DIR"
+    )]
+    pub data_root: std::path::PathBuf,
+    /// Runtime state directory (runc's --root).
+    #[arg(
+        long = "state-root",
+        global = true,
+        default_value = "/run/rbox",
+        value_name = "DIR"
+    )]
+    pub state_root: std::path::PathBuf,
+}
+
 #[derive(clap::Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// The runc-compatible OCI runtime interface (also installed as `rbox-runc`).
     Runtime(runtime_cli::RuntimeCli),
+    /// Manage images (ls, inspect, tag, rm, prune, save, load).
+    #[command(subcommand)]
+    Image(image_cli::ImageCommand),
+    /// List images.
+    Images(image_cli::LsArgs),
+    /// Give an image another name.
+    Tag(image_cli::TagArgs),
+    /// Remove images.
+    Rmi(image_cli::RmArgs),
+    /// Write images to a tar archive (docker-archive with an OCI layout, or --format oci).
+    Save(image_cli::SaveArgs),
+    /// Read images from a tar archive (docker-archive or OCI layout; gzip/zstd/plain).
+    Load(image_cli::LoadArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(engine_cli::network::NetworkCommand),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(engine_cli::volume::VolumeCommand),
 }

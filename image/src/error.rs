@@ -166,6 +166,43 @@ pub enum Error {
         #[source]
         source: DigestError,
     },
+    /// A manifest, index or config blob is unusable.
+    #[error("manifest {digest}")]
+    Manifest {
+        /// The blob.
+        digest: Digest,
+        /// What is wrong.
+        #[source]
+        source: crate::manifest::ManifestError,
+    },
+    /// An image's manifest and config do not fit together.
+    #[error("image {digest} is invalid: {reason}")]
+    InvalidImage {
+        /// The manifest (or config) digest.
+        digest: Digest,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An image archive (`load`) is unusable.
+    #[error("invalid image archive: {0}")]
+    InvalidArchive(String),
+    /// No image matches what was asked for.
+    #[error("no such image: {0} (see `rbox images`; pull it with `rbox pull`)")]
+    ImageNotFound(String),
+    /// A short id matches more than one image.
+    #[error("image id prefix {0} matches more than one image: give more digits")]
+    AmbiguousImage(String),
+    /// A layer could not be unpacked as a snapshot.
+    #[error("layer {diff_id} (chain {chain_id})")]
+    Snapshot {
+        /// The layer's diff id.
+        diff_id: Digest,
+        /// Its chain id.
+        chain_id: Digest,
+        /// What went wrong.
+        #[source]
+        source: Box<Error>,
+    },
     /// A blob is not in the store.
     #[error("blob {0} is not in the store")]
     BlobNotFound(Digest),

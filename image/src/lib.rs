@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod archive;
 pub mod digest;
 pub mod error;
 pub mod layer;
+pub mod manifest;
 pub mod reference;
 pub mod store;
 mod sys;

@@ -71,6 +71,18 @@ pub enum FixtureError {
         /// Our effective uid.
         uid: u32,
     },
+    /// The image store refused the fixture image.
+    #[error("cannot make the busybox image")]
+    Image(#[from] rbox_image::Error),
+    /// The image name given is not a valid reference.
+    #[error("invalid image name {name:?}")]
+    InvalidName {
+        /// The name.
+        name: String,
+        /// Why.
+        #[source]
+        source: rbox_image::ReferenceError,
+    },
     /// A file system operation failed.
     #[error("{op} {path}")]
     Io {

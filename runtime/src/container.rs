@@ -58,6 +58,10 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     /// Number of extra fds (3..3+N) passed to the container.
     pub preserve_fds: u32,
+    /// Descriptors the container's process gets as stdin, stdout and
+    /// stderr instead of the caller's (an engine's log pipes, a builder's
+    /// output capture). They must stay open until `create` returns.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 impl CreateOptions {
@@ -341,6 +345,7 @@ impl Runtime {
             no_pivot: opts.no_pivot,
             session_keyring: (!opts.no_new_keyring).then(|| format!("_ses.{id}")),
             preserve_fds: opts.preserve_fds,
+            stdio: opts.stdio,
             self_exe,
             state_json: child_state_json,
             has_create_hooks: !create_hooks.is_empty(),

@@ -35,6 +35,8 @@ pub(crate) struct InitArgs<'a> {
     /// Join a fresh session keyring `_ses.<id>` (unless --no-new-keyring).
     pub session_keyring: Option<String>,
     pub preserve_fds: u32,
+    /// Descriptors to become stdin/stdout/stderr, if not the inherited ones.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
     pub self_exe: (u64, u64),
     /// The container's state (status creating, no pid yet), completed
     /// with the host pid from `Go` for the in-container hooks.
@@ -94,6 +96,9 @@ fn expect_msg(chan: &Channel, want: Msg) -> Result<()> {
 fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     sys::set_parent_death_signal(libc::SIGKILL).map_err(sys_err("prctl(PR_SET_PDEATHSIG)"))?;
     sys::set_non_dumpable().map_err(sys_err("prctl(PR_SET_DUMPABLE)"))?;
+    if let Some(fds) = a.stdio {
+        sys::set_stdio(fds).map_err(sys_err("dup2 (stdio)"))?;
+    }
     sys::cloexec_from(3 + a.preserve_fds).map_err(sys_err("close_range"))?;
     let host_pid = match a.chan.recv() {
         Ok(Some((Msg::Go { pid }, _))) => pid,

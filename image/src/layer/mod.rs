@@ -141,6 +141,30 @@ pub fn unpack_file(path: &Path, target: &Path, options: &UnpackOptions) -> Resul
     unpack(f, target, options)
 }
 
+/// Opens `path` read-only inside the tree at `root`, resolving it (and
+/// every symlink on the way) as if `root` were `/` — never above it. For
+/// reading files of an image or build context (`/etc/passwd` of a
+/// rootfs, a COPY source) that a hostile tree may have made links.
+pub fn open_in_root(root: &Path, path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::ffi::OsStrExt;
+    let root_fd = nix::fcntl::open(
+        root,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let rel = path.as_os_str().as_bytes();
+    let rel = if rel.is_empty() { &b"."[..] } else { rel };
+    let c = tree::cstring(rel)?;
+    let fd = crate::sys::openat2(
+        std::os::fd::AsFd::as_fd(&root_fd),
+        &c,
+        nix::fcntl::OFlag::O_RDONLY,
+        nix::sys::stat::Mode::empty(),
+        tree::resolve_flags(true),
+    )?;
+    Ok(std::fs::File::from(fd))
+}
+
 /// A reader that applies [`Compression::detect`] and decompresses, for
 /// callers that want the tar stream itself.
 pub fn decompress<'a, R: Read + 'a>(reader: R) -> Result<(Compression, Box<dyn Read + 'a>)> {

@@ -19,8 +19,11 @@
 //! written but not yet recorded.
 
 mod gc;
+mod images;
 mod ingest;
+mod overlay;
 mod records;
+mod snapshot;
 
 use std::fs::{self, File};
 use std::io::{self, Read};
@@ -29,7 +32,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use gc::{GcOptions, GcReport};
+pub use images::{Image, ImageEntry};
 pub use ingest::{BlobInfo, Expected, Ingest, IngestStatus, IngestWriter};
+pub use overlay::{Overlay, OverlayOptions, unmount_overlay};
 pub use records::{Record, Records};
 
 use crate::digest::{Algorithm, Digest, VerifyingReader};
@@ -284,4 +289,6 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
+#[cfg(test)]
+pub(crate) use tests::images as tests_support;

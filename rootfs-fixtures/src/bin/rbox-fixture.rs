@@ -6,7 +6,8 @@ use std::process::ExitCode;
 const USAGE: &str = "\
 usage: rbox-fixture busybox-bundle DIR [-- ARGS...]   write DIR/rootfs and DIR/config.json, print the config path
        rbox-fixture busybox-rootfs DIR                build a busybox rootfs at DIR, print DIR
-       rbox-fixture cached-rootfs                     print the shared cached rootfs path";
+       rbox-fixture cached-rootfs                     print the shared cached rootfs path
+       rbox-fixture busybox-archive FILE [NAME]       write the busybox image (default name busybox) as a docker-archive tar";
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +25,14 @@ fn main() -> ExitCode {
             rbox_fixtures::busybox_rootfs(Path::new(dir)).map(|()| dir.into())
         }
         ["cached-rootfs"] => rbox_fixtures::cached_busybox_rootfs(),
+        ["busybox-archive", file, rest @ ..] if rest.len() <= 1 => {
+            let name = rest.first().copied().unwrap_or("busybox");
+            let scratch = std::env::temp_dir().join(format!("rbox-fixture-{}", std::process::id()));
+            let r = rbox_fixtures::busybox_archive(Path::new(file), name, &scratch)
+                .map(|()| file.into());
+            let _ = std::fs::remove_dir_all(&scratch);
+            r
+        }
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

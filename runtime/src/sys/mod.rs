@@ -87,6 +87,26 @@ pub(crate) fn cloexec_from(first: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
+/// Makes `fds` the init's stdin, stdout and stderr. Each is first
+/// copied above 2 (close-on-exec), so a source that is itself 0-2 is read
+/// before it is replaced.
+pub(crate) fn set_stdio(fds: [RawFd; 3]) -> nix::Result<()> {
+    let mut high = [0; 3];
+    for (h, fd) in high.iter_mut().zip(fds) {
+        // SAFETY: plain fcntl on an integer fd the caller keeps open.
+        *h = Errno::result(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })?;
+    }
+    for (target, h) in high.into_iter().enumerate() {
+        // SAFETY: dup2 onto 0-2, which no OwnedFd in the init owns; then
+        // the temporary copy is closed (it is ours alone).
+        Errno::result(unsafe { libc::dup2(h, target as RawFd) })?;
+        // SAFETY: `h` came from F_DUPFD_CLOEXEC above and nothing else
+        // refers to it.
+        unsafe { libc::close(h) };
+    }
+    Ok(())
+}
+
 /// `setns(2)` on a namespace fd or pidfd.
 pub(crate) fn setns(fd: BorrowedFd<'_>, nstype: libc::c_int) -> nix::Result<()> {
     // SAFETY: the fd is valid for the borrow.

@@ -1,3 +1,4 @@
+pub(crate) mod images;
 mod process;
 
 use std::collections::BTreeSet;
