@@ -23,7 +23,9 @@ use crate::args::{BuildArgs, Platform, is_proxy_arg, platform_args};
 use crate::config::CommandConfig;
 use crate::error::{Location, Result};
 use crate::expand::Lexer;
-use crate::instructions::{Healthcheck, Instruction, MountSpec, NetworkMode, Step, parse_all};
+use crate::instructions::{
+    Healthcheck, Instruction, MountSpec, MountType, NetworkMode, Step, parse_all,
+};
 use crate::parser::{Dockerfile, Heredoc, node_from_line};
 use crate::stages::{Base, Source, Stages};
 
@@ -266,6 +268,56 @@ impl Plan {
     pub fn stage(&self, index: usize) -> Option<&StagePlan> {
         self.stages.iter().find(|s| s.index == index)
     }
+
+    /// What the build reads from the context: COPY/ADD sources without
+    /// `--from` (ADD URLs and git addresses left out) and the sources of
+    /// RUN bind mounts without `from` (`.` when none is given). Paths as
+    /// expanded, in plan order, without repeats; a caller sending or
+    /// hashing the context can start from these.
+    pub fn context_sources(&self) -> Vec<&str> {
+        fn push<'a>(out: &mut Vec<&'a str>, s: &'a str) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        let mut out = Vec::new();
+        for step in self.stages.iter().flat_map(|s| &s.steps) {
+            match &step.op {
+                Op::Copy {
+                    from: None,
+                    sources,
+                    add,
+                    ..
+                } => {
+                    for source in sources {
+                        if let CopySource::Path(p) = source
+                            && !(*add && is_remote(p))
+                        {
+                            push(&mut out, p);
+                        }
+                    }
+                }
+                Op::Run { mounts, .. } => {
+                    for m in mounts {
+                        if m.kind == MountType::Bind && m.from.as_deref().is_none_or(str::is_empty)
+                        {
+                            push(&mut out, m.source.as_deref().unwrap_or("."));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// An ADD source fetched from the network rather than the context.
+fn is_remote(source: &str) -> bool {
+    ["http://", "https://", "git@", "git://"]
+        .iter()
+        .any(|p| source.starts_with(p))
+        || source.ends_with(".git") && source.contains("://")
 }
 
 /// Plans a parsed Dockerfile.

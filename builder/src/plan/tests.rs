@@ -389,3 +389,18 @@ fn every_instruction_with_odd_arguments() {
         }
     }
 }
+
+#[test]
+fn context_sources_of_needed_stages() {
+    let text = "FROM a AS unused\nCOPY never.txt /\nFROM a AS build\nCOPY src/ go.mod /w/\n\
+RUN --mount=type=bind,target=/ctx --mount=type=bind,source=scripts,target=/s --mount=type=bind,from=unused,target=/u make\n\
+FROM scratch\nCOPY --from=build /out /out\nADD https://example.com/x.tgz local.tgz /\nCOPY <<EOF src/ /x\nhi\nEOF\n";
+    let p = plan_of(text, &options(&[]));
+    // `unused` is needed after all: a RUN mounts from it.
+    assert_eq!(
+        p.context_sources(),
+        ["never.txt", "src/", "go.mod", ".", "scripts", "local.tgz"]
+    );
+    let p = plan_of(text, &options(&[]).with_target("unused"));
+    assert_eq!(p.context_sources(), ["never.txt"]);
+}
