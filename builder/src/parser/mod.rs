@@ -58,7 +58,8 @@ impl Default for Directives {
     }
 }
 
-/// Something accepted but suspicious.
+/// Something the syntax accepts but BuildKit warns about (lint rules on
+/// the instructions themselves live in [`crate::checks`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Warning {
@@ -75,8 +76,6 @@ pub enum WarningKind {
     /// An empty line inside a line continuation (BuildKit: "will become
     /// errors in a future release").
     EmptyContinuationLine,
-    /// MAINTAINER is deprecated in favour of a label.
-    MaintainerDeprecated,
 }
 
 /// A `--name[=value]` flag of an instruction.
@@ -243,12 +242,6 @@ impl Parser {
                     node.heredocs.push(body);
                 }
                 node.end_line = i;
-            }
-            if node.keyword == Keyword::Maintainer {
-                self.warnings.push(Warning {
-                    location,
-                    kind: WarningKind::MaintainerDeprecated,
-                });
             }
             nodes.push(node);
         }
