@@ -21,6 +21,7 @@ pub(crate) mod words;
 use crate::error::{Error, Location, Result, SyntaxError};
 
 pub use heredoc::Heredoc;
+pub(crate) use heredoc::sole_marker;
 pub use keyword::{FlagKind, Keyword};
 
 /// A parsed Dockerfile.

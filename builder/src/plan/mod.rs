@@ -26,7 +26,7 @@ use crate::expand::Lexer;
 use crate::instructions::{
     Healthcheck, Instruction, MountSpec, MountType, NetworkMode, Step, parse_all,
 };
-use crate::parser::{Dockerfile, Heredoc, node_from_line};
+use crate::parser::{Dockerfile, node_from_line};
 use crate::stages::{Base, Source, Stages};
 
 /// What a build asks for.
@@ -130,6 +130,18 @@ pub enum CopySource {
     },
 }
 
+/// A file a RUN needs in place (read-only) while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunFile {
+    /// Absolute path in the container.
+    pub path: String,
+    /// Content.
+    pub content: String,
+    /// File mode.
+    pub mode: u32,
+}
+
 /// A step with everything expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -138,7 +150,7 @@ pub enum Op {
     Run {
         /// argv (shell form already wrapped in SHELL).
         argv: Vec<String>,
-        /// The environment (ENV, then ARGs not shadowed, then proxies).
+        /// The environment: ENV and ARGs as assigned, then proxy build-args.
         env: Vec<(String, String)>,
         /// Mounts, values expanded.
         mounts: Vec<MountSpec>,
@@ -146,8 +158,9 @@ pub enum Op {
         network: NetworkMode,
         /// `--security`.
         security: Option<String>,
-        /// Heredoc bodies (not expanded: the shell does it).
-        heredocs: Vec<Heredoc>,
+        /// Files to mount read-only before running (a heredoc script with
+        /// a `#!` line runs as `/dev/pipes/NAME`).
+        files: Vec<RunFile>,
         /// Working directory.
         workdir: String,
         /// User.

@@ -5,13 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::values::{is_signal, join, port_spec, workdir_or_root};
 use super::{
-    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, StagePlan, onbuild_steps,
+    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, RunFile, StagePlan,
+    onbuild_steps,
 };
 use crate::args::{Scope, is_proxy_arg};
 use crate::config::CommandConfig;
 use crate::error::{Result, SyntaxError};
 use crate::expand::Lexer;
-use crate::instructions::{CopySpec, Instruction, MountSpec, RunSpec, Step};
+use crate::instructions::{CopySpec, Instruction, MountSpec, RunSpec, ShellOrExec, Step};
+use crate::parser::sole_marker;
 use crate::stages::{Base, Source, Stages, apply_scope, expand_error};
 
 /// Expands words of one step against a snapshot of the scope, recording
@@ -320,7 +322,7 @@ impl Walk<'_> {
 
     fn run(&mut self, run: &RunSpec, step: &Step) -> Result<PlannedStep> {
         let mut ex = Expander::new(self.lexer, &self.scope, step);
-        let argv = self.config.command.argv(&run.cmd);
+        let (argv, files) = run_command(&self.config.command, run, self.lexer.escape());
         let mut mounts = Vec::with_capacity(run.mounts.len());
         for m in &run.mounts {
             let mut failure = None;
@@ -347,20 +349,19 @@ impl Walk<'_> {
         }
         let env = run_env(&self.scope, self.options);
         let workdir = workdir_or_root(&self.config.workdir);
-        let heredocs: Vec<_> = run
-            .heredocs
+        let file_key: Vec<_> = files
             .iter()
-            .map(|h| (&h.name, &h.content, h.expand, h.fd))
+            .map(|f| (&f.path, &f.content, f.mode))
             .collect();
         let text = format!(
-            "RUN {} mounts={} network={:?} security={:?} workdir={} user={} heredocs={}",
+            "RUN {} mounts={} network={:?} security={:?} workdir={} user={} files={}",
             json(&argv),
             json(&mounts.iter().map(canonical_mount).collect::<Vec<_>>()),
             run.network,
             run.security,
             json(&workdir),
             json(&self.config.user),
-            json(&heredocs),
+            json(&file_key),
         );
         // The whole environment the command sees, proxies excepted.
         let vars = env
@@ -377,13 +378,52 @@ impl Walk<'_> {
                 mounts,
                 network: run.network,
                 security: run.security.clone(),
-                heredocs: run.heredocs.clone(),
+                files,
                 workdir,
                 user: self.config.user.clone(),
             },
             key: KeyMaterial { text, vars },
         })
     }
+}
+
+/// RUN's argv, as BuildKit builds it: a command that is only a heredoc
+/// runs the body (as a script file when it starts with `#!`, else through
+/// the shell); a command with heredocs among other words gets the bodies
+/// and terminators appended so the shell reads them as real heredocs.
+fn run_command(
+    command: &CommandConfig,
+    run: &RunSpec,
+    escape: char,
+) -> (Vec<String>, Vec<RunFile>) {
+    let ShellOrExec::Shell(line) = &run.cmd else {
+        return (command.argv(&run.cmd), Vec::new());
+    };
+    let Some(first) = run.heredocs.first() else {
+        return (command.argv(&run.cmd), Vec::new());
+    };
+    if sole_marker(line, escape) {
+        if first.content.starts_with("#!") {
+            let path = format!("/dev/pipes/{}", first.name);
+            let file = RunFile {
+                path: path.clone(),
+                content: first.content.clone(),
+                mode: 0o755,
+            };
+            return (vec![path], vec![file]);
+        }
+        return (
+            command.argv(&ShellOrExec::Shell(first.content.clone())),
+            Vec::new(),
+        );
+    }
+    let mut full = line.clone();
+    for h in &run.heredocs {
+        full.push('\n');
+        full.push_str(&h.content);
+        full.push_str(&h.name);
+    }
+    (command.argv(&ShellOrExec::Shell(full)), Vec::new())
 }
 
 /// COPY/ADD with everything expanded; `resolve` turns a `--from` value

@@ -404,3 +404,36 @@ FROM scratch\nCOPY --from=build /out /out\nADD https://example.com/x.tgz local.t
     let p = plan_of(text, &options(&[]).with_target("unused"));
     assert_eq!(p.context_sources(), ["never.txt"]);
 }
+
+#[test]
+fn run_heredocs_become_commands() {
+    let text = "FROM a\nSHELL [\"/bin/bash\", \"-c\"]\n\
+RUN <<EOF\necho $HOME\nEOF\n\
+RUN <<-EOF\n\t#!/usr/bin/env python3\n\tprint(1)\n\tEOF\n\
+RUN cat <<A > /a && cat <<'B' > /b\none $X\nA\ntwo\nB\n\
+RUN [\"echo\", \"<<EOF\"]\n";
+    let p = plan_of(text, &options(&[]));
+    let steps = &p.stages[0].steps;
+    let (argv, _) = run_of(&steps[1]);
+    assert_eq!(argv, &v(&["/bin/bash", "-c", "echo $HOME\n"]));
+    let Op::Run { argv, files, .. } = &steps[2].op else {
+        panic!()
+    };
+    assert_eq!(argv, &v(&["/dev/pipes/EOF"]));
+    assert_eq!(files[0].content, "#!/usr/bin/env python3\nprint(1)\n");
+    assert_eq!(files[0].mode, 0o755);
+    let (argv, _) = run_of(&steps[3]);
+    assert_eq!(
+        argv,
+        &v(&[
+            "/bin/bash",
+            "-c",
+            "cat <<A > /a && cat <<'B' > /b\none $X\nA\ntwo\nB"
+        ])
+    );
+    let (argv, _) = run_of(&steps[4]);
+    assert_eq!(argv, &v(&["echo", "<<EOF"]));
+    // The body is part of the key.
+    let other = plan_of(&text.replace("echo $HOME", "echo $USER"), &options(&[]));
+    assert_ne!(other.stages[0].steps[1].key, steps[1].key);
+}
