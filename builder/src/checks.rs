@@ -6,7 +6,13 @@
 //! Rules here: StageNameCasing, FromAsCasing, ConsistentInstructionCasing,
 //! JSONArgsRecommended, LegacyKeyValueFormat, ReservedStageName,
 //! MultipleInstructionsDisallowed, WorkdirRelativePath,
-//! SecretsUsedInArgOrEnv, MaintainerDeprecated.
+//! SecretsUsedInArgOrEnv, MaintainerDeprecated. UndefinedVar needs the
+//! build's variables, so the planner reports it ([`StagePlan::checks`]);
+//! unlike BuildKit it stays quiet for `${X:-default}`-style uses, which
+//! expect X to be unset, and for stages on an image whose config (and so
+//! ENV) it was not given.
+//!
+//! [`StagePlan::checks`]: crate::plan::StagePlan::checks
 
 use std::fmt;
 
@@ -25,6 +31,16 @@ pub struct Check {
     pub message: String,
     /// Where.
     pub location: Location,
+}
+
+impl Check {
+    pub(crate) fn new(rule: &'static str, message: String, location: Location) -> Self {
+        Self {
+            rule,
+            message,
+            location,
+        }
+    }
 }
 
 impl fmt::Display for Check {
@@ -78,7 +94,8 @@ impl CheckConfig {
         out
     }
 
-    fn enabled(&self, rule: &str) -> bool {
+    /// Whether `rule` is on.
+    pub fn enabled(&self, rule: &str) -> bool {
         !self.skip_all && !self.skip.iter().any(|s| s.eq_ignore_ascii_case(rule))
     }
 }

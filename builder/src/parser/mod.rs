@@ -22,6 +22,7 @@ use crate::error::{Error, Location, Result, SyntaxError};
 
 pub use heredoc::Heredoc;
 pub(crate) use heredoc::sole_marker;
+pub(crate) use keyword::distance;
 pub use keyword::{FlagKind, Keyword};
 
 /// A parsed Dockerfile.

@@ -20,6 +20,7 @@ mod values;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::args::{BuildArgs, Platform, is_proxy_arg, platform_args};
+use crate::checks::{Check, CheckConfig};
 use crate::config::CommandConfig;
 use crate::error::{Location, Result};
 use crate::expand::Lexer;
@@ -258,6 +259,9 @@ pub struct StagePlan {
     pub steps: Vec<PlannedStep>,
     /// The config at the end of the stage.
     pub config: ConfigState,
+    /// Build-check findings that need the build's variables
+    /// (UndefinedVar), honouring `# check=`.
+    pub checks: Vec<Check>,
 }
 
 /// A build plan.
@@ -340,9 +344,18 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<Plan> {
     let target = stages.target(options.target.as_deref())?;
     let predefined = platform_args(&options.build_platform, &options.target_platform);
     let globals = stages.global_vars(&lexer, &options.build_args, &predefined)?;
+    let check_config = CheckConfig::from_directives(&dockerfile.directives);
     let mut planned: Vec<StagePlan> = Vec::with_capacity(stages.stages.len());
     for index in 0..stages.stages.len() {
-        let stage_plan = step::plan_stage(&stages, index, &planned, &lexer, &globals, options)?;
+        let stage_plan = step::plan_stage(
+            &stages,
+            index,
+            &planned,
+            &lexer,
+            &globals,
+            options,
+            &check_config,
+        )?;
         planned.push(stage_plan);
     }
     let graph = crate::stages::Graph {

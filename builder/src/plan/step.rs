@@ -9,11 +9,12 @@ use super::{
     onbuild_steps,
 };
 use crate::args::{Scope, is_proxy_arg};
+use crate::checks::{Check, CheckConfig};
 use crate::config::CommandConfig;
 use crate::error::{Result, SyntaxError};
 use crate::expand::Lexer;
 use crate::instructions::{CopySpec, Instruction, MountSpec, RunSpec, ShellOrExec, Step};
-use crate::parser::sole_marker;
+use crate::parser::{distance, sole_marker};
 use crate::stages::{Base, Source, Stages, apply_scope, expand_error};
 
 /// Expands words of one step against a snapshot of the scope, recording
@@ -22,6 +23,7 @@ struct Expander<'a> {
     lexer: Lexer,
     vars: BTreeMap<String, String>,
     used: BTreeSet<String>,
+    unset: BTreeSet<String>,
     step: &'a Step,
 }
 
@@ -31,6 +33,7 @@ impl<'a> Expander<'a> {
             lexer,
             vars: scope.vars(),
             used: BTreeSet::new(),
+            unset: BTreeSet::new(),
             step,
         }
     }
@@ -40,6 +43,7 @@ impl<'a> Expander<'a> {
             .expand(word, &self.vars)
             .map_err(|e| expand_error(self.step, word, e))?;
         self.used.extend(e.used.iter().cloned());
+        self.unset.extend(e.unset.iter().cloned());
         Ok(e)
     }
 
@@ -77,6 +81,7 @@ pub(super) fn plan_stage(
     lexer: &Lexer,
     globals: &BTreeMap<String, String>,
     options: &BuildOptions,
+    check_config: &CheckConfig,
 ) -> Result<StagePlan> {
     let stage = &stages.stages[index];
     let base = stages.resolve_base(index, lexer, globals)?;
@@ -91,6 +96,12 @@ pub(super) fn plan_stage(
         })
         .transpose()?;
     let mut deps = BTreeSet::new();
+    // Without the base image's config its ENV is unknown, and so is
+    // whether a variable is really undefined.
+    let known_base = match &base {
+        Base::Image(reference) => options.base_configs.contains_key(reference),
+        Base::Stage(_) | Base::Scratch => true,
+    };
     let mut config = match &base {
         Base::Stage(i) => {
             deps.insert(*i);
@@ -119,6 +130,9 @@ pub(super) fn plan_stage(
         deps,
         scope: Scope::with_env(config.env.clone()),
         config,
+        report_undefined: known_base && check_config.enabled("UndefinedVar"),
+        declared: BTreeSet::new(),
+        checks: Vec::new(),
     };
     let mut steps = Vec::with_capacity(sources.len());
     for step in &sources {
@@ -134,6 +148,7 @@ pub(super) fn plan_stage(
         deps: walk.deps,
         steps,
         config: walk.config,
+        checks: walk.checks,
     })
 }
 
@@ -147,6 +162,11 @@ struct Walk<'a> {
     deps: BTreeSet<usize>,
     scope: Scope,
     config: ConfigState,
+    /// Whether UndefinedVar findings are wanted and meaningful.
+    report_undefined: bool,
+    /// Every ARG name declared so far, valued or not.
+    declared: BTreeSet<String>,
+    checks: Vec<Check>,
 }
 
 impl Walk<'_> {
@@ -176,7 +196,9 @@ impl Walk<'_> {
     /// config (it only feeds later expansions and RUN environments, whose
     /// keys carry it).
     fn step(&mut self, step: &Step) -> Result<Option<PlannedStep>> {
-        if let Instruction::Arg(_) = step.instruction {
+        if let Instruction::Arg(list) = &step.instruction {
+            self.declared
+                .extend(list.iter().map(|(name, _)| name.clone()));
             self.apply(step)?;
             return Ok(None);
         }
@@ -294,12 +316,36 @@ impl Walk<'_> {
                 return Ok(None);
             }
         };
+        self.report_undefined(&ex.unset, step);
         Ok(Some(PlannedStep {
             location: step.node.location,
             original: step.node.original.clone(),
             op,
             key: ex.key(text),
         }))
+    }
+
+    /// UndefinedVar: a variable an expansion needed that no ARG (valued or
+    /// not) or ENV defines, with the nearest defined name as a hint.
+    fn report_undefined(&mut self, unset: &BTreeSet<String>, step: &Step) {
+        if !self.report_undefined {
+            return;
+        }
+        let defined = self.scope.vars();
+        for name in unset.iter().filter(|n| !self.declared.contains(*n)) {
+            let hint = defined
+                .keys()
+                .map(|k| (distance(name, k), k))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, k)| format!(" (did you mean ${k}?)"))
+                .unwrap_or_default();
+            self.checks.push(Check::new(
+                "UndefinedVar",
+                format!("Usage of undefined variable '${name}'{hint}"),
+                step.node.location,
+            ));
+        }
     }
 
     fn env(&mut self, pairs: &[(String, String)], step: &Step) -> Result<PlannedStep> {
@@ -310,6 +356,7 @@ impl Walk<'_> {
             ex.word(k)?;
             ex.word(v)?;
         }
+        self.report_undefined(&ex.unset, step);
         self.apply(step)?;
         self.config.env = self.scope.env().to_vec();
         Ok(PlannedStep {
@@ -347,6 +394,7 @@ impl Walk<'_> {
             }
             mounts.push(mount);
         }
+        self.report_undefined(&ex.unset, step);
         let env = run_env(&self.scope, self.options);
         let workdir = workdir_or_root(&self.config.workdir);
         let file_key: Vec<_> = files

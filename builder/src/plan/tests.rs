@@ -437,3 +437,32 @@ RUN [\"echo\", \"<<EOF\"]\n";
     let other = plan_of(&text.replace("echo $HOME", "echo $USER"), &options(&[]));
     assert_ne!(other.stages[0].steps[1].key, steps[1].key);
 }
+
+#[test]
+fn undefined_variables_are_reported() {
+    let text = "FROM scratch\nARG DECLARED\nENV HOME=/root\nWORKDIR $HOEM/$DECLARED\nCOPY ${NOPE:-x} ${MISSING} /\nRUN echo $NOT_CHECKED\n";
+    let p = plan_of(text, &options(&[]));
+    let checks: Vec<(String, usize)> = p.stages[0]
+        .checks
+        .iter()
+        .map(|c| (c.message.clone(), c.location.line))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            (
+                "Usage of undefined variable '$HOEM' (did you mean $HOME?)".to_owned(),
+                4
+            ),
+            ("Usage of undefined variable '$MISSING'".to_owned(), 5),
+        ]
+    );
+    // An image base whose config is unknown may define anything.
+    let p = plan_of("FROM img\nWORKDIR $HOME\n", &options(&[]));
+    assert!(p.stages[0].checks.is_empty());
+    let p = plan_of(
+        "# check=skip=UndefinedVar\nFROM scratch\nWORKDIR $HOME\n",
+        &options(&[]),
+    );
+    assert!(p.stages[0].checks.is_empty());
+}
