@@ -388,7 +388,8 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<Plan> {
         .collect();
 
     let mut keep = planned;
-    keep.retain(|s| needed.contains(&s.index));
+    let needed_set: BTreeSet<usize> = needed.iter().copied().collect();
+    keep.retain(|s| needed_set.contains(&s.index));
     Ok(Plan {
         escape: dockerfile.directives.escape,
         target,

@@ -466,3 +466,14 @@ fn undefined_variables_are_reported() {
     );
     assert!(p.stages[0].checks.is_empty());
 }
+
+#[test]
+fn many_stages_plan_quickly() {
+    let mut text = String::from("FROM scratch AS s0\n");
+    for i in 1..5_000 {
+        text.push_str(&format!("FROM s{} AS s{i}\nCOPY --from=s0 a b\n", i - 1));
+    }
+    let p = plan_of(&text, &options(&[]));
+    assert_eq!(p.stages.len(), 5_000);
+    assert_eq!(p.waves.len(), 5_000);
+}
