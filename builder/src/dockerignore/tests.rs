@@ -233,3 +233,65 @@ fn hostile_patterns_stay_linear() {
         }
     }
 }
+
+/// Soundness of pruning against brute force: whenever a walk may skip a
+/// directory, every path beneath it really is excluded.
+#[test]
+fn pruning_never_hides_an_included_path() {
+    let names = ["a", "b", "keep", "x.md", "node_modules"];
+    let mut paths = Vec::new();
+    for n1 in names {
+        paths.push(n1.to_owned());
+        for n2 in names {
+            paths.push(format!("{n1}/{n2}"));
+            for n3 in names {
+                paths.push(format!("{n1}/{n2}/{n3}"));
+            }
+        }
+    }
+    let pieces = [
+        "a",
+        "b",
+        "keep",
+        "*",
+        "**",
+        "/",
+        "!",
+        "*.md",
+        "node_modules",
+        "?",
+        "[ab]",
+        "k*",
+    ];
+    let mut fuzz = crate::fuzz::Fuzz::new(0xd0c_4e61);
+    let (mut skipped, mut kept) = (0, 0);
+    for _ in 0..1_500 {
+        let mut lines = Vec::new();
+        for _ in 0..=(fuzz.next() % 4) {
+            let bytes = fuzz.pieces(&pieces, 5);
+            lines.push(String::from_utf8(bytes).unwrap_or_default());
+        }
+        let Ok(matcher) = Matcher::new(&lines) else {
+            continue;
+        };
+        for dir in &paths {
+            if !matcher.can_skip_dir(dir) {
+                kept += 1;
+                continue;
+            }
+            skipped += 1;
+            let prefix = format!("{dir}/");
+            for path in paths.iter().filter(|p| p.starts_with(&prefix)) {
+                assert!(
+                    matcher.matches(path),
+                    "patterns {lines:?}: skipping {dir:?} hides included {path:?}"
+                );
+            }
+        }
+    }
+    // Both outcomes were exercised.
+    assert!(
+        skipped > 1_000 && kept > 1_000,
+        "skipped {skipped}, kept {kept}"
+    );
+}
