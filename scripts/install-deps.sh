@@ -20,6 +20,11 @@ packages=(
     podman containerd docker.io
     # validating the images and layouts rbox writes
     skopeo umoci
+    # registries on loopback: distribution 2.8, a throw-away CA, htpasswd
+    # (bcrypt) for its basic auth
+    docker-registry openssl apache2-utils
+    # moto (fake AWS for the ECR tests) runs in a venv: scripts/moto-venv.sh
+    python3-venv
 )
 
 missing=()

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-deps.sh
+# moto in a venv for the ECR tests (PyPI the first time).
+RBOX_MOTO_SERVER="$(bash scripts/moto-venv.sh)"
+export RBOX_MOTO_SERVER
 # Privileged tests fail instead of skipping when something is missing.
 export RBOX_REQUIRE_PRIVILEGED=1
 # The end-to-end tests run the binary this build makes.

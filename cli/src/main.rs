@@ -2,6 +2,7 @@
 //! runc-compatible runtime interface as `rbox runtime <cmd>` or when
 //! invoked under the name `rbox-runc`.
 
+mod build_cli;
 mod commands;
 mod engine_cli;
 mod image_cli;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
             Command::Load(a) => {
                 return image_cli::main(&cli.global, image_cli::ImageCommand::Load(a));
             }
+            Command::Build(a) => return build_cli::main(&cli.global, a),
             Command::Network(c) => {
                 return engine_cli::exit(engine_cli::network::main(&cli.global.data_root, c));
             }
@@ -115,6 +117,8 @@ enum Command {
     Save(image_cli::SaveArgs),
     /// Read images from a tar archive (docker-archive or OCI layout; gzip/zstd/plain).
     Load(image_cli::LoadArgs),
+    /// Build an image from a Dockerfile.
+    Build(build_cli::BuildArgsCli),
     /// Manage networks.
     #[command(subcommand)]
     Network(engine_cli::network::NetworkCommand),

@@ -39,7 +39,15 @@ impl Store {
     /// Missing layer blobs are an error naming the layer (pull the image
     /// again).
     pub fn layer_dirs(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        let layers = image.layers()?;
+        self.layer_dirs_for(&image.layers()?)
+    }
+
+    /// [`Store::layer_dirs`] for a list of (layer descriptor, diff id),
+    /// base first — an image being built, before it has a manifest.
+    pub fn layer_dirs_for(
+        &self,
+        layers: &[(crate::manifest::Descriptor, Digest)],
+    ) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|(_, d)| d.clone()).collect();
         let chain_ids = crate::manifest::chain_ids(&diff_ids);
         let dir = self.layers_dir();

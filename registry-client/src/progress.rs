@@ -1,0 +1,88 @@
+//! Progress reporting: the library never draws anything, it tells a
+//! caller-supplied [`ProgressSink`] what happens to each blob.
+
+use rbox_image::Digest;
+
+/// Where a blob transfer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProgressState {
+    /// Queued behind other transfers.
+    Waiting,
+    /// Bytes arriving (`bytes` of `total`).
+    Downloading,
+    /// All bytes in; checking the digest.
+    Verifying,
+    /// Already present (in the store on pull, in the registry on push).
+    Exists,
+    /// Mounted from another repository of the registry: no upload.
+    Mounted,
+    /// Bytes leaving (`bytes` of `total`).
+    Uploading,
+    /// Finished.
+    Done,
+}
+
+/// One progress report about one blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProgressEvent {
+    /// A short id for display (the first 12 hex digits of the digest).
+    pub id: String,
+    /// The blob.
+    pub digest: Digest,
+    /// What is happening.
+    pub state: ProgressState,
+    /// Bytes transferred (or already present) so far.
+    pub bytes: u64,
+    /// The blob's size, when known.
+    pub total: Option<u64>,
+}
+
+impl ProgressEvent {
+    /// An event for `digest`.
+    pub fn new(digest: &Digest, state: ProgressState, bytes: u64, total: Option<u64>) -> Self {
+        Self {
+            id: digest.hex().chars().take(12).collect(),
+            digest: digest.clone(),
+            state,
+            bytes,
+            total,
+        }
+    }
+}
+
+/// Receives progress events; called from transfer threads.
+pub trait ProgressSink: Send + Sync {
+    /// One event.
+    fn event(&self, event: ProgressEvent);
+}
+
+/// A sink that drops every event.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl ProgressSink for NoProgress {
+    fn event(&self, _event: ProgressEvent) {}
+}
+
+/// Collects events (for tests and simple embedders).
+#[derive(Debug, Default)]
+pub struct RecordingProgress {
+    events: std::sync::Mutex<Vec<ProgressEvent>>,
+}
+
+impl RecordingProgress {
+    /// Every event so far, in arrival order.
+    pub fn events(&self) -> Vec<ProgressEvent> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl ProgressSink for RecordingProgress {
+    fn event(&self, event: ProgressEvent) {
+        if let Ok(mut e) = self.events.lock() {
+            e.push(event);
+        }
+    }
+}
