@@ -184,6 +184,7 @@ fn copy_step_writes_context_files_safely() {
     let opts = CopyOptions {
         chown: Some((1000, 1000)),
         chmod: None,
+        preserve_owner: false,
     };
     let p = copy::plan(
         &ctx,

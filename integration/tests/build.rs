@@ -348,3 +348,25 @@ RUN cat <<A > /a.txt && cat <<'B' > /b.txt\none $GREET\nA\ntwo $GREET\nB\n";
     assert_eq!(read("a.txt"), "one hi\n");
     assert_eq!(read("b.txt"), "two $GREET\n");
 }
+
+#[test]
+fn shell_applies_to_shell_form_run_entrypoint_and_cmd() {
+    if !require_root("shell_applies_to_shell_form_run_entrypoint_and_cmd") {
+        return;
+    }
+    let env = Env::new();
+    let ctx = env.context(
+        "shell",
+        "FROM busybox\nSHELL [\"/bin/sh\", \"-e\", \"-c\"]\nRUN test \"$-\" != \"${-#*e}\" && echo ok > /e\nENTRYPOINT echo from entrypoint\n",
+        &[],
+    );
+    let o = env.build(&ctx, &["-t", "shell"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let c = &env.inspect("shell")["Config"];
+    assert_eq!(
+        c["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-e", "-c", "echo from entrypoint"]),
+        "docker: SHELL applies to shell-form ENTRYPOINT"
+    );
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/sh", "-e", "-c"]));
+}

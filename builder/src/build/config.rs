@@ -150,7 +150,12 @@ pub(crate) fn final_config(
     cc.on_build = opt_vec(s.onbuild.clone());
     out.config = Some(cc);
     out.author = s.author.clone();
-    out.created = Some(created(req));
+    // The newest step's time (a cached step keeps its first run's), so a
+    // fully cached build reproduces the image id; SOURCE_DATE_EPOCH wins.
+    out.created = Some(match (req.epoch, &stage.last_created) {
+        (None, Some(t)) => t.clone(),
+        _ => created(req),
+    });
     out.architecture = platform.architecture.clone();
     out.os = platform.os.clone();
     out.variant = platform.variant.clone();

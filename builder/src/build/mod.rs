@@ -362,6 +362,8 @@ pub(crate) struct StageResult {
     pub base_config: Option<ImageConfig>,
     /// The config at the end of the stage.
     pub config: ConfigState,
+    /// Creation time of the newest step so far (cached steps keep theirs).
+    pub last_created: Option<String>,
 }
 
 impl StageResult {

@@ -58,6 +58,7 @@ pub(crate) fn run_stage(ctx: &mut Ctx<'_>, s: &StagePlan) -> Result<StageResult,
                 key: img.id.to_string(),
                 base_config: Some(img.config.clone()),
                 config: Default::default(),
+                last_created: img.config.created.clone(),
             }
         }
         Base::Stage(i) => ctx
@@ -110,15 +111,22 @@ fn run_step(
 ) -> Result<bool, BuildError> {
     let mut key = KeyBuilder::new(&st.key);
     key.add(&step.key.bytes());
-    let history = |empty: bool| History {
-        created: Some(created(ctx.req)),
+    let history = |empty: bool, when: Option<String>| History {
+        created: when,
         created_by: Some(step.original.clone()),
         empty_layer: empty.then_some(true),
         ..Default::default()
     };
     if matches!(step.op, Op::Config) {
         st.key = key.finish().to_string();
-        st.history.push(history(true));
+        // A config change takes the time of what it follows, so it never
+        // makes a cached build's image differ.
+        let when = ctx
+            .req
+            .epoch
+            .map(|_| created(ctx.req))
+            .or_else(|| st.last_created.clone());
+        st.history.push(history(true, when));
         return Ok(true);
     }
     // COPY's key includes its sources' contents.
@@ -176,12 +184,16 @@ fn run_step(
             .get(ctx.store, &key)
             .map_err(|e| step_err(step, e))?
     {
+        let when = ctx.req.epoch.map(|_| created(ctx.req)).or(hit.created);
         match (hit.layer, hit.diff_id) {
             (Some(l), Some(d)) => {
                 st.layers.push((l, d));
-                st.history.push(history(false));
+                st.history.push(history(false, when.clone()));
             }
-            _ => st.history.push(history(true)),
+            _ => st.history.push(history(true, when.clone())),
+        }
+        if when.is_some() {
+            st.last_created = when;
         }
         st.key = key.to_string();
         return Ok(true);
@@ -204,21 +216,35 @@ fn run_step(
     result?;
     let committed =
         commit::commit_upper(ctx.store, &upper, ctx.req.epoch).map_err(|e| step_err(step, e))?;
+    if !committed.empty {
+        // The upper dir is the new layer in lower-dir form: keep it as the
+        // unpacked layer so the next step need not unpack the blob.
+        let mut diff_ids: Vec<Digest> = st.layers.iter().map(|(_, d)| d.clone()).collect();
+        diff_ids.push(committed.diff_id.clone());
+        let chain = rbox_image::manifest::chain_ids(&diff_ids);
+        if let Some(top) = chain.last() {
+            ctx.store.adopt_layer_dir(top, &upper)?;
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
+    let now = created(ctx.req);
+    st.last_created = Some(now.clone());
     let record = if committed.empty {
         // No change: no layer, as BuildKit.
-        st.history.push(history(true));
+        st.history.push(history(true, Some(now.clone())));
         CachedStep {
             layer: None,
             diff_id: None,
+            created: Some(now),
         }
     } else {
         st.layers
             .push((committed.descriptor.clone(), committed.diff_id.clone()));
-        st.history.push(history(false));
+        st.history.push(history(false, Some(now.clone())));
         CachedStep {
             layer: Some(committed.descriptor),
             diff_id: Some(committed.diff_id),
+            created: Some(now),
         }
     };
     ctx.cache
@@ -431,7 +457,10 @@ fn execute(
                     what: "COPY --parents".into(),
                 });
             }
-            let mut options = CopyOptions::default();
+            let mut options = CopyOptions {
+                preserve_owner: view.is_some(),
+                ..CopyOptions::default()
+            };
             if let Some(c) = chown {
                 let u = user::resolve(merged, c).map_err(|e| step_err(step, e))?;
                 options.chown = Some((u.uid, u.gid));
@@ -476,14 +505,9 @@ fn execute(
             Ok(())
         }
         Op::Workdir(path) => {
-            let u = user::resolve(merged, &st.config.user).unwrap_or(user::User {
-                uid: 0,
-                gid: 0,
-                additional_gids: Vec::new(),
-                home: "/".into(),
-            });
-            let plan =
-                copy::plan_mkdir(path, merged, (u.uid, u.gid)).map_err(|e| step_err(step, e))?;
+            // Created as root whatever USER says (docker's classic builder
+            // and buildah; the plan does not carry the USER in effect).
+            let plan = copy::plan_mkdir(path, merged, (0, 0)).map_err(|e| step_err(step, e))?;
             if !plan.is_empty() {
                 copy::apply(Path::new("/"), &plan, merged).map_err(|e| step_err(step, e))?;
             }

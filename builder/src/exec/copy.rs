@@ -26,6 +26,10 @@ pub struct CopyOptions {
     pub chown: Option<(u32, u32)>,
     /// `--chmod` (octal), applied to files and directories copied.
     pub chmod: Option<u32>,
+    /// Keep the sources' owners when there is no `--chown` (COPY --from
+    /// another stage or image, as BuildKit and buildah do); context files
+    /// become 0:0.
+    pub preserve_owner: bool,
 }
 
 /// One thing to write.
@@ -45,6 +49,8 @@ struct Entry {
     kind: Kind,
     mode: u32,
     mtime: u64,
+    /// The source's owner, when kept.
+    owner: Option<(u32, u32)>,
 }
 
 /// A planned COPY: what goes where, and the hash of it all.
@@ -53,6 +59,8 @@ pub struct CopyPlan {
     entries: Vec<Entry>,
     uid: u32,
     gid: u32,
+    /// Write each source's own owner instead of uid:gid.
+    preserve_owner: bool,
     /// Hash of every entry's path, type, mode, owner and content.
     pub content_key: rbox_image::Digest,
 }
@@ -257,6 +265,7 @@ pub fn plan(
         });
     }
     let (uid, gid) = options.chown.unwrap_or((0, 0));
+    let preserve_owner = options.preserve_owner && options.chown.is_none();
     let mut entries: Vec<Entry> = Vec::new();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     // Missing parents of the destination, created 0755.
@@ -281,6 +290,9 @@ pub fn plan(
                 kind: Kind::Dir,
                 mode: 0o755,
                 mtime: 0,
+                // Parents a COPY creates are root-owned (buildah, docker's
+                // classic builder).
+                owner: Some((0, 0)),
             });
         }
     }
@@ -304,6 +316,7 @@ pub fn plan(
                     kind: Kind::Dir,
                     mode: meta.mode() & 0o7777,
                     mtime: meta.mtime().max(0) as u64,
+                    owner: Some((meta.uid(), meta.gid())),
                 });
             }
             walk(context, &rel, &target, &mut entries, &mut seen, ignore)?;
@@ -339,6 +352,9 @@ pub fn plan(
     for e in &entries {
         key.add(e.dest.as_os_str().as_encoded_bytes());
         key.add(&e.mode.to_le_bytes());
+        if preserve_owner && let Some((u, g)) = e.owner {
+            key.add(&u.to_le_bytes()).add(&g.to_le_bytes());
+        }
         match &e.kind {
             Kind::Dir => key.add(b"d"),
             Kind::File { size, sha256 } => key.add(b"f").add(&size.to_le_bytes()).add(sha256),
@@ -349,6 +365,7 @@ pub fn plan(
         entries,
         uid,
         gid,
+        preserve_owner,
         content_key: key.finish(),
     })
 }
@@ -371,6 +388,7 @@ pub fn plan_mkdir(path: &str, rootfs: &Path, owner: (u32, u32)) -> Result<CopyPl
                 kind: Kind::Dir,
                 mode: 0o755,
                 mtime: 0,
+                owner: None,
             });
         }
     }
@@ -378,6 +396,7 @@ pub fn plan_mkdir(path: &str, rootfs: &Path, owner: (u32, u32)) -> Result<CopyPl
         entries,
         uid: owner.0,
         gid: owner.1,
+        preserve_owner: false,
         content_key: KeyBuilder::new("mkdir").add(path.as_bytes()).finish(),
     })
 }
@@ -409,6 +428,7 @@ fn file_entry(
         kind,
         mode: meta.mode() & 0o7777,
         mtime: meta.mtime().max(0) as u64,
+        owner: Some((meta.uid(), meta.gid())),
     })
 }
 
@@ -467,6 +487,7 @@ fn walk(
                             kind: Kind::Dir,
                             mode: meta.mode() & 0o7777,
                             mtime: meta.mtime().max(0) as u64,
+                            owner: Some((meta.uid(), meta.gid())),
                         },
                     );
                 }
@@ -481,6 +502,7 @@ fn walk(
                     kind: Kind::Dir,
                     mode: meta.mode() & 0o7777,
                     mtime: meta.mtime().max(0) as u64,
+                    owner: Some((meta.uid(), meta.gid())),
                 });
             }
             walk(context, &child_rel, &child_dest, entries, seen, ignore)?;
@@ -519,8 +541,12 @@ fn write_tar(context: &Path, plan: &CopyPlan, out: io::PipeWriter) -> Result<(),
     let io_err = |p: &Path, e| ExecError::io("write the COPY stream for", p, e);
     for e in &plan.entries {
         let mut h = tar::Header::new_gnu();
-        h.set_uid(plan.uid.into());
-        h.set_gid(plan.gid.into());
+        let (uid, gid) = match e.owner {
+            Some(o) if plan.preserve_owner || e.source.is_none() => o,
+            _ => (plan.uid, plan.gid),
+        };
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
         h.set_mode(e.mode);
         h.set_mtime(e.mtime);
         match &e.kind {
