@@ -2,6 +2,7 @@
 
 pub mod args;
 pub mod build;
+pub mod checks;
 pub mod config;
 pub mod dockerignore;
 pub mod error;

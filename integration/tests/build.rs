@@ -324,6 +324,31 @@ fn build_errors_name_the_line_and_leave_no_image() {
     );
 }
 
+/// RUN heredocs as BuildKit runs them: a lone heredoc is the script (a
+/// `#!` one runs as a file), heredocs among other words reach the shell
+/// as real heredocs, and a quoted delimiter keeps `$` literal.
+#[test]
+fn run_heredocs() {
+    if !require_root("run_heredocs") {
+        return;
+    }
+    let env = Env::new();
+    let dockerfile = "FROM busybox\nENV GREET=hi\n\
+RUN <<EOF\necho simple > /simple.txt\nEOF\n\
+RUN <<EOF\n#!/bin/sh\necho \"script $0\" > /script.txt\nEOF\n\
+RUN cat <<A > /a.txt && cat <<'B' > /b.txt\none $GREET\nA\ntwo $GREET\nB\n";
+    let ctx = env.context("heredocs", dockerfile, &[]);
+    let out = env.tmp.join("heredocs-out");
+    let dest = format!("type=local,dest={}", out.display());
+    let o = env.build(&ctx, &["-o", &dest], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: &str| fs::read_to_string(out.join(p)).unwrap();
+    assert_eq!(read("simple.txt"), "simple\n");
+    assert_eq!(read("script.txt"), "script /dev/pipes/EOF\n");
+    assert_eq!(read("a.txt"), "one hi\n");
+    assert_eq!(read("b.txt"), "two $GREET\n");
+}
+
 #[test]
 fn shell_applies_to_shell_form_run_entrypoint_and_cmd() {
     if !require_root("shell_applies_to_shell_form_run_entrypoint_and_cmd") {

@@ -17,7 +17,7 @@ use crate::exec::container::{self, Mount, Network, RunOptions};
 use crate::exec::copy::{self, CopyOptions};
 use crate::exec::{ExecError, commit, user};
 use crate::instructions::{MountType, NetworkMode};
-use crate::plan::{CopySource, Op, PlannedStep, StagePlan};
+use crate::plan::{CopySource, Op, PlannedStep, RunFile, StagePlan};
 use crate::stages::{Base, Source};
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -380,7 +380,7 @@ fn execute(
             mounts,
             network,
             security,
-            heredocs,
+            files,
             workdir,
             user: user_spec,
         } => {
@@ -395,13 +395,15 @@ fn execute(
             if !env.iter().any(|e| e.starts_with("PATH=")) {
                 env.insert(0, DEFAULT_PATH.to_string());
             }
-            let mut args = argv.clone();
-            if !heredocs.is_empty() {
-                args = heredoc_args(&args, heredocs);
-            }
+            // The plan already folded heredocs into argv; a `#!` heredoc
+            // comes as a script file to mount read-only.
+            let args = argv.clone();
             let mut run_mounts = Vec::new();
             for m in mounts {
                 run_mounts.push(run_mount(ctx, m, step)?);
+            }
+            for (i, file) in files.iter().enumerate() {
+                run_mounts.push(run_file(&dir.join(format!("file-{i}")), file, step)?);
             }
             let opts = RunOptions {
                 args,
@@ -518,27 +520,17 @@ fn execute(
 /// `RUN <<EOF` runs the body as the script; any other heredoc is handed
 /// to the shell with its body after the command line, which is what a
 /// shell heredoc means.
-fn heredoc_args(argv: &[String], heredocs: &[crate::parser::Heredoc]) -> Vec<String> {
-    let Some(cmd) = argv.last() else {
-        return argv.to_vec();
-    };
-    let shell = &argv[..argv.len() - 1];
-    let trimmed = cmd.trim();
-    if heredocs.len() == 1 && trimmed.starts_with("<<") && !trimmed.contains(char::is_whitespace) {
-        let mut out = shell.to_vec();
-        out.push(heredocs[0].content.clone());
-        return out;
-    }
-    let mut script = cmd.clone();
-    script.push('\n');
-    for h in heredocs {
-        script.push_str(&h.content);
-        script.push_str(&h.name);
-        script.push('\n');
-    }
-    let mut out = shell.to_vec();
-    out.push(script);
-    out
+/// Writes a RUN file (a heredoc script) beside the step and binds it in.
+fn run_file(host: &Path, file: &RunFile, step: &PlannedStep) -> Result<Mount, BuildError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(host, &file.content)
+        .and_then(|()| std::fs::set_permissions(host, std::fs::Permissions::from_mode(file.mode)))
+        .map_err(|e| step_err(step, ExecError::io("write", host, e)))?;
+    Ok(Mount::Bind {
+        source: host.to_path_buf(),
+        target: file.path.clone(),
+        readonly: true,
+    })
 }
 
 fn run_mount(

@@ -13,7 +13,11 @@
 //!   `dir` re-includes `dir/keep`.
 //!
 //! Matching runs a small position-set automaton, linear in the path length
-//! times the pattern length whatever the pattern.
+//! times the pattern length whatever the pattern. The tests check it
+//! against a regex rewrite of patternmatcher. One deliberate difference:
+//! patternmatcher hands a `^` outside brackets to its regex as an anchor,
+//! so `a^*` can never match; here (as in Go's `filepath.Match`) it is a
+//! plain character.
 
 use crate::error::{Error, Result};
 

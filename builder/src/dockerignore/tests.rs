@@ -233,3 +233,208 @@ fn hostile_patterns_stay_linear() {
         }
     }
 }
+
+/// Soundness of pruning against brute force: whenever a walk may skip a
+/// directory, every path beneath it really is excluded.
+#[test]
+fn pruning_never_hides_an_included_path() {
+    let names = ["a", "b", "keep", "x.md", "node_modules"];
+    let mut paths = Vec::new();
+    for n1 in names {
+        paths.push(n1.to_owned());
+        for n2 in names {
+            paths.push(format!("{n1}/{n2}"));
+            for n3 in names {
+                paths.push(format!("{n1}/{n2}/{n3}"));
+            }
+        }
+    }
+    let pieces = [
+        "a",
+        "b",
+        "keep",
+        "*",
+        "**",
+        "/",
+        "!",
+        "*.md",
+        "node_modules",
+        "?",
+        "[ab]",
+        "k*",
+    ];
+    let mut fuzz = crate::fuzz::Fuzz::new(0xd0c_4e61);
+    let (mut skipped, mut kept) = (0, 0);
+    for _ in 0..1_500 {
+        let mut lines = Vec::new();
+        for _ in 0..=(fuzz.next() % 4) {
+            let bytes = fuzz.pieces(&pieces, 5);
+            lines.push(String::from_utf8(bytes).unwrap_or_default());
+        }
+        let Ok(matcher) = Matcher::new(&lines) else {
+            continue;
+        };
+        for dir in &paths {
+            if !matcher.can_skip_dir(dir) {
+                kept += 1;
+                continue;
+            }
+            skipped += 1;
+            let prefix = format!("{dir}/");
+            for path in paths.iter().filter(|p| p.starts_with(&prefix)) {
+                assert!(
+                    matcher.matches(path),
+                    "patterns {lines:?}: skipping {dir:?} hides included {path:?}"
+                );
+            }
+        }
+    }
+    // Both outcomes were exercised.
+    assert!(
+        skipped > 1_000 && kept > 1_000,
+        "skipped {skipped}, kept {kept}"
+    );
+}
+
+#[derive(PartialEq)]
+enum Kind {
+    Exact,
+    Prefix,
+    Suffix,
+    Regex,
+}
+
+/// moby/patternmatcher's matching, rewritten here on top of the regex
+/// crate as the reference for a differential test: fast paths for exact,
+/// `prefix**` and `**suffix` patterns, else a regex.
+struct Reference {
+    pattern: String,
+    kind: Kind,
+    regex: Option<regex::Regex>,
+}
+
+fn reference(pattern: &str) -> Reference {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut re = String::from("^");
+    let mut kind = Kind::Exact;
+    let mut i = 0;
+    let mut first = true;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        match c {
+            '*' if chars.get(i) == Some(&'*') => {
+                i += 1;
+                if chars.get(i) == Some(&'/') {
+                    i += 1;
+                }
+                if i == chars.len() {
+                    if kind == Kind::Exact {
+                        kind = Kind::Prefix;
+                    } else {
+                        re.push_str(".*");
+                        kind = Kind::Regex;
+                    }
+                } else {
+                    re.push_str("(.*/)?");
+                    kind = Kind::Regex;
+                }
+                if first {
+                    kind = Kind::Suffix;
+                }
+            }
+            '*' => {
+                re.push_str("[^/]*");
+                kind = Kind::Regex;
+            }
+            '?' => {
+                re.push_str("[^/]");
+                kind = Kind::Regex;
+            }
+            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
+                re.push('\\');
+                re.push(c);
+            }
+            '\\' => {
+                if let Some(&n) = chars.get(i) {
+                    i += 1;
+                    re.push('\\');
+                    re.push(n);
+                    kind = Kind::Regex;
+                } else {
+                    re.push_str("\\\\");
+                }
+            }
+            '[' | ']' => {
+                re.push(c);
+                kind = Kind::Regex;
+            }
+            other => re.push(other),
+        }
+        first = false;
+    }
+    let regex = (kind == Kind::Regex).then(|| {
+        re.push('$');
+        regex::Regex::new(&re).unwrap_or_else(|e| panic!("{pattern:?} -> {re:?}: {e}"))
+    });
+    Reference {
+        pattern: pattern.to_owned(),
+        kind,
+        regex,
+    }
+}
+
+impl Reference {
+    fn matches(&self, path: &str) -> bool {
+        let pattern = self.pattern.as_str();
+        match (&self.kind, &self.regex) {
+            (Kind::Prefix, _) => path.starts_with(&pattern[..pattern.len() - 2]),
+            (Kind::Suffix, _) => {
+                let suffix = &pattern[2..];
+                path.ends_with(suffix) || suffix.strip_prefix('/').is_some_and(|s| path == s)
+            }
+            (Kind::Regex, Some(re)) => re.is_match(path),
+            _ => path == pattern,
+        }
+    }
+}
+
+#[test]
+fn single_patterns_agree_with_the_regex_reference() {
+    // `^` outside a class is left out: patternmatcher passes it to the
+    // regex as an anchor (a pattern with it and a wildcard never matches),
+    // where Go's filepath.Match and this matcher take it literally.
+    let pattern_pieces = [
+        "a", "b", "c", "/", "*", "**", "?", ".", "[ab]", "[^a]", "[a-c]", "\\*", "x", "+",
+    ];
+    let path_pieces = ["a", "b", "c", "/", ".", "*", "x", "+", "ab", "a/b"];
+    let mut fuzz = crate::fuzz::Fuzz::new(0x7e57_ab1e);
+    let mut paths = Vec::new();
+    for _ in 0..60 {
+        let p = String::from_utf8(fuzz.pieces(&path_pieces, 6)).unwrap_or_default();
+        if !p.is_empty() && !p.starts_with('/') && !p.ends_with('/') && !p.contains("//") {
+            paths.push(p);
+        }
+    }
+    let mut compared = 0;
+    for _ in 0..1_000 {
+        let raw = String::from_utf8(fuzz.pieces(&pattern_pieces, 6)).unwrap_or_default();
+        let Ok(pattern) = Pattern::compile(&raw) else {
+            continue;
+        };
+        if pattern.exclusion || pattern.as_str() == "." {
+            continue;
+        }
+        let reference = reference(pattern.as_str());
+        for path in &paths {
+            assert_eq!(
+                pattern.matches(path),
+                reference.matches(path),
+                "pattern {raw:?} (cleaned {:?}) vs {path:?}",
+                pattern.as_str()
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared > 20_000, "{compared}");
+}

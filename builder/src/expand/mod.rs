@@ -116,7 +116,9 @@ pub struct Expanded {
     pub words: Vec<String>,
     /// Variables referenced and set: what the result depends on.
     pub used: BTreeSet<String>,
-    /// Variables referenced but unset.
+    /// Variables referenced but unset, except where a `-`, `+` or `?`
+    /// modifier shows the author expected them to be unset (`${X:-d}`):
+    /// candidates for an "undefined variable" warning.
     pub unset: BTreeSet<String>,
 }
 
@@ -456,7 +458,17 @@ impl<V: Vars + ?Sized> Scan<'_, V> {
         }
         let raw = modifier == '#' || modifier == '%';
         let word = self.word_until_brace(raw)?;
-        let value = self.lookup(&name);
+        // `${X:-d}` and friends anticipate an unset X; `#`, `%` do not.
+        let value = if raw {
+            self.lookup(&name)
+        } else {
+            let already = self.unset.contains(&name);
+            let v = self.lookup(&name);
+            if !already {
+                self.unset.remove(&name);
+            }
+            v
+        };
         let unset = match &value {
             None => true,
             Some(v) => null_is_unset && v.is_empty(),

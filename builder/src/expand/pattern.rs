@@ -250,3 +250,133 @@ mod tests {
         assert_eq!(got.len(), value.len());
     }
 }
+
+/// BuildKit's regex translation of these patterns, rewritten on the regex
+/// crate, as the reference for a differential test.
+#[cfg(test)]
+mod differential {
+    use super::*;
+
+    fn tokens(pattern: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut chars = pattern.chars();
+        while let Some(c) = chars.next() {
+            if c == '\\' {
+                let mut t = String::from('\\');
+                t.extend(chars.next());
+                out.push(t);
+            } else {
+                out.push(c.to_string());
+            }
+        }
+        out
+    }
+
+    fn to_regex(pattern: &str, greedy: bool, anchored: bool) -> regex::Regex {
+        let mut re = String::from(if anchored { "^" } else { "" });
+        for t in tokens(pattern) {
+            match t.as_str() {
+                "*" => re.push_str(if greedy { "(?s:.*)" } else { "(?s:.*?)" }),
+                "?" => re.push_str("(?s:.)"),
+                "\\}" | "\\/" => re.push_str(&regex::escape(&t[1..])),
+                _ if t.starts_with('\\') => re.push_str(&regex::escape(&t[1..])),
+                other => re.push_str(&regex::escape(other)),
+            }
+        }
+        regex::Regex::new(&re).expect("reference regex")
+    }
+
+    fn trim_with(re: &regex::Regex, value: &str) -> String {
+        match re.find(value) {
+            Some(m) => value[m.end()..].to_owned(),
+            None => value.to_owned(),
+        }
+    }
+
+    /// The regexes BuildKit would build for one pattern.
+    struct Reference {
+        /// `#`, `##`.
+        prefix: [regex::Regex; 2],
+        /// `%`, `%%` (on the reversed pattern, applied to reversed values).
+        suffix: [regex::Regex; 2],
+        /// `/`, `//`.
+        replace: regex::Regex,
+    }
+
+    impl Reference {
+        fn new(pattern: &str) -> Self {
+            let mut t = tokens(pattern);
+            t.reverse();
+            let reversed: String = t.concat();
+            Self {
+                prefix: [
+                    to_regex(pattern, false, true),
+                    to_regex(pattern, true, true),
+                ],
+                suffix: [
+                    to_regex(&reversed, false, true),
+                    to_regex(&reversed, true, true),
+                ],
+                replace: to_regex(pattern, true, false),
+            }
+        }
+
+        fn trim_prefix(&self, value: &str, longest: bool) -> String {
+            trim_with(&self.prefix[usize::from(longest)], value)
+        }
+
+        fn trim_suffix(&self, value: &str, longest: bool) -> String {
+            let reversed: String = value.chars().rev().collect();
+            trim_with(&self.suffix[usize::from(longest)], &reversed)
+                .chars()
+                .rev()
+                .collect()
+        }
+
+        fn replace(&self, value: &str, replacement: &str, all: bool) -> String {
+            let r = regex::NoExpand(replacement);
+            if all {
+                self.replace.replace_all(value, r).into_owned()
+            } else {
+                self.replace.replace(value, r).into_owned()
+            }
+        }
+    }
+
+    #[test]
+    fn agrees_with_the_regex_reference() {
+        let pattern_pieces = ["a", "b", "*", "?", "\\*", "/", "x", ".", "ab", "\\\\"];
+        let value_pieces = ["a", "b", "x", "/", "*", ".", "ab", "\\"];
+        let mut fuzz = crate::fuzz::Fuzz::new(0xbad_5eed);
+        let mut compared = 0;
+        for _ in 0..400 {
+            let text = String::from_utf8(fuzz.pieces(&pattern_pieces, 4)).unwrap_or_default();
+            let Ok(pattern) = Pattern::compile(&text) else {
+                continue;
+            };
+            let reference = Reference::new(&text);
+            for _ in 0..20 {
+                let value = String::from_utf8(fuzz.pieces(&value_pieces, 7)).unwrap_or_default();
+                for longest in [false, true] {
+                    assert_eq!(
+                        trim_prefix(&value, &pattern, longest),
+                        reference.trim_prefix(&value, longest),
+                        "${{V#{text}}} longest={longest} V={value:?}"
+                    );
+                    assert_eq!(
+                        trim_suffix(&value, &pattern, longest),
+                        reference.trim_suffix(&value, longest),
+                        "${{V%{text}}} longest={longest} V={value:?}"
+                    );
+                    assert_eq!(
+                        replace(&value, &pattern, "R", longest),
+                        reference.replace(&value, "R", longest),
+                        "${{V/{text}/R}} all={longest} V={value:?}"
+                    );
+                    compared += 3;
+                }
+            }
+        }
+        assert!(compared > 30_000, "{compared}");
+    }
+}

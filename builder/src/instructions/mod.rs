@@ -279,7 +279,7 @@ impl Instruction {
             Keyword::Env => Instruction::Env(name_values(kw, args, escape)?),
             Keyword::Label => Instruction::Label(name_values(kw, args, escape)?),
             Keyword::Arg => {
-                let words = words::words(args, escape);
+                let words = words::checked_words(args, escape)?;
                 if words.is_empty() {
                     return Err(args_err(kw, AT_LEAST_ONE));
                 }
@@ -378,7 +378,7 @@ fn name_values(
     args: &str,
     escape: char,
 ) -> Result<Vec<(String, String)>, SyntaxError> {
-    let words = words::words(args, escape);
+    let words = words::checked_words(args, escape)?;
     let Some(first) = words.first() else {
         return Err(args_err(kw, AT_LEAST_ONE));
     };

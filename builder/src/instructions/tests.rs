@@ -191,6 +191,22 @@ fn env_label_arg() {
         SyntaxError::MissingEquals { .. }
     ));
     assert!(matches!(err("ENV =1"), SyntaxError::BlankName { .. }));
+    assert_eq!(
+        err("ENV A=\"open"),
+        SyntaxError::UnterminatedQuote { quote: '"' }
+    );
+    assert_eq!(
+        err("ENV A it's"),
+        SyntaxError::UnterminatedQuote { quote: '\'' }
+    );
+    assert_eq!(
+        err("LABEL a='b"),
+        SyntaxError::UnterminatedQuote { quote: '\'' }
+    );
+    assert_eq!(
+        err("ARG A=\"x"),
+        SyntaxError::UnterminatedQuote { quote: '"' }
+    );
     assert!(matches!(err("LABEL"), SyntaxError::Arguments { .. }));
 
     assert_eq!(

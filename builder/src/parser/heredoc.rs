@@ -47,6 +47,15 @@ pub(crate) fn markers(args: &str, escape: char) -> Result<Vec<Marker>, SyntaxErr
     Ok(out)
 }
 
+/// Whether `text` is nothing but one heredoc opener (`RUN <<EOF`): then
+/// the body is the whole command.
+pub(crate) fn sole_marker(text: &str, escape: char) -> bool {
+    match words::words(text, escape).as_slice() {
+        [word] => matches!(marker(word, escape), Some(Ok(_))),
+        _ => false,
+    }
+}
+
 fn marker(word: &str, escape: char) -> Option<Result<Marker, SyntaxError>> {
     let digits = word.len() - word.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     let (fd, rest) = word.split_at(digits);
@@ -164,6 +173,16 @@ mod tests {
         ];
         for (input, want) in cases {
             assert_eq!(&markers(input, '\\').unwrap(), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn sole_markers() {
+        for yes in ["<<EOF", "<<-EOF", "<<'EOF'", " <<EOF "] {
+            assert!(sole_marker(yes, '\\'), "{yes:?}");
+        }
+        for no in ["cat <<EOF", "<<EOF bash", "<<", "echo", "<<\"A'"] {
+            assert!(!sole_marker(no, '\\'), "{no:?}");
         }
     }
 

@@ -191,7 +191,7 @@ impl FromStr for Keyword {
 
 /// Levenshtein distance, with a cheap bail-out for long words (which can
 /// never be within 2 of an instruction name).
-fn distance(a: &str, b: &str) -> usize {
+pub(crate) fn distance(a: &str, b: &str) -> usize {
     let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
     if a.len().abs_diff(b.len()) > 2 {
         return usize::MAX;

@@ -21,6 +21,8 @@ pub(crate) mod words;
 use crate::error::{Error, Location, Result, SyntaxError};
 
 pub use heredoc::Heredoc;
+pub(crate) use heredoc::sole_marker;
+pub(crate) use keyword::distance;
 pub use keyword::{FlagKind, Keyword};
 
 /// A parsed Dockerfile.
@@ -58,7 +60,8 @@ impl Default for Directives {
     }
 }
 
-/// Something accepted but suspicious.
+/// Something the syntax accepts but BuildKit warns about (lint rules on
+/// the instructions themselves live in [`crate::checks`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Warning {
@@ -75,8 +78,6 @@ pub enum WarningKind {
     /// An empty line inside a line continuation (BuildKit: "will become
     /// errors in a future release").
     EmptyContinuationLine,
-    /// MAINTAINER is deprecated in favour of a label.
-    MaintainerDeprecated,
 }
 
 /// A `--name[=value]` flag of an instruction.
@@ -243,12 +244,6 @@ impl Parser {
                     node.heredocs.push(body);
                 }
                 node.end_line = i;
-            }
-            if node.keyword == Keyword::Maintainer {
-                self.warnings.push(Warning {
-                    location,
-                    kind: WarningKind::MaintainerDeprecated,
-                });
             }
             nodes.push(node);
         }

@@ -239,13 +239,7 @@ fn warnings() {
         .iter()
         .map(|w| (w.location.line, w.kind))
         .collect();
-    assert_eq!(
-        kinds,
-        [
-            (3, WarningKind::EmptyContinuationLine),
-            (5, WarningKind::MaintainerDeprecated)
-        ]
-    );
+    assert_eq!(kinds, [(3, WarningKind::EmptyContinuationLine)]);
 }
 
 #[test]

@@ -98,9 +98,23 @@ pub(crate) fn json_array(args: &str) -> Option<Vec<String>> {
 
 /// Words separated by whitespace, quotes kept and respected: `a="b c" d`
 /// is `a="b c"`, `d`. The escape token quotes the next character (kept
-/// with it) except inside single quotes. An unclosed quote runs to the end:
-/// the expander reports it.
+/// with it) except inside single quotes. An unclosed quote runs to the end
+/// (see [`checked_words`] for the strict form).
 pub(crate) fn words(text: &str, escape: char) -> Vec<String> {
+    split_words(text, escape).0
+}
+
+/// [`words`], refusing an unclosed quote: ENV, LABEL and ARG values would
+/// fail to expand later anyway, and here the error comes at parse time.
+pub(crate) fn checked_words(text: &str, escape: char) -> Result<Vec<String>, SyntaxError> {
+    match split_words(text, escape) {
+        (words, None) => Ok(words),
+        (_, Some(quote)) => Err(SyntaxError::UnterminatedQuote { quote }),
+    }
+}
+
+/// The words and the quote left open at the end, if any.
+fn split_words(text: &str, escape: char) -> (Vec<String>, Option<char>) {
     let mut out = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
@@ -147,7 +161,7 @@ pub(crate) fn words(text: &str, escape: char) -> Vec<String> {
     if in_word {
         out.push(word);
     }
-    out
+    (out, quote)
 }
 
 #[cfg(test)]
@@ -222,5 +236,13 @@ mod tests {
         for (input, escape, want) in cases {
             assert_eq!(&words(input, *escape), want, "{input:?}");
         }
+        assert_eq!(
+            checked_words("a='b c", '\\'),
+            Err(SyntaxError::UnterminatedQuote { quote: '\'' })
+        );
+        assert_eq!(
+            checked_words("a='b \"c' d", '\\').unwrap(),
+            ["a='b \"c'", "d"]
+        );
     }
 }

@@ -15,16 +15,20 @@
 //! digests of the sources.
 
 mod step;
+mod values;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::args::{BuildArgs, Platform, Scope, is_proxy_arg, platform_args};
+use crate::args::{BuildArgs, Platform, is_proxy_arg, platform_args};
+use crate::checks::{Check, CheckConfig};
 use crate::config::CommandConfig;
 use crate::error::{Location, Result};
 use crate::expand::Lexer;
-use crate::instructions::{Healthcheck, Instruction, MountSpec, NetworkMode, Step, parse_all};
-use crate::parser::{Dockerfile, Heredoc, node_from_line};
-use crate::stages::{Base, Source, Stages, apply_scope};
+use crate::instructions::{
+    Healthcheck, Instruction, MountSpec, MountType, NetworkMode, Step, parse_all,
+};
+use crate::parser::{Dockerfile, node_from_line};
+use crate::stages::{Base, Source, Stages};
 
 /// What a build asks for.
 #[derive(Debug, Clone)]
@@ -127,6 +131,18 @@ pub enum CopySource {
     },
 }
 
+/// A file a RUN needs in place (read-only) while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunFile {
+    /// Absolute path in the container.
+    pub path: String,
+    /// Content.
+    pub content: String,
+    /// File mode.
+    pub mode: u32,
+}
+
 /// A step with everything expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -135,7 +151,7 @@ pub enum Op {
     Run {
         /// argv (shell form already wrapped in SHELL).
         argv: Vec<String>,
-        /// The environment (ENV, then ARGs not shadowed, then proxies).
+        /// The environment: ENV and ARGs as assigned, then proxy build-args.
         env: Vec<(String, String)>,
         /// Mounts, values expanded.
         mounts: Vec<MountSpec>,
@@ -143,8 +159,9 @@ pub enum Op {
         network: NetworkMode,
         /// `--security`.
         security: Option<String>,
-        /// Heredoc bodies (not expanded: the shell does it).
-        heredocs: Vec<Heredoc>,
+        /// Files to mount read-only before running (a heredoc script with
+        /// a `#!` line runs as `/dev/pipes/NAME`).
+        files: Vec<RunFile>,
         /// Working directory.
         workdir: String,
         /// User.
@@ -242,6 +259,9 @@ pub struct StagePlan {
     pub steps: Vec<PlannedStep>,
     /// The config at the end of the stage.
     pub config: ConfigState,
+    /// Build-check findings that need the build's variables
+    /// (UndefinedVar), honouring `# check=`.
+    pub checks: Vec<Check>,
 }
 
 /// A build plan.
@@ -265,6 +285,56 @@ impl Plan {
     pub fn stage(&self, index: usize) -> Option<&StagePlan> {
         self.stages.iter().find(|s| s.index == index)
     }
+
+    /// What the build reads from the context: COPY/ADD sources without
+    /// `--from` (ADD URLs and git addresses left out) and the sources of
+    /// RUN bind mounts without `from` (`.` when none is given). Paths as
+    /// expanded, in plan order, without repeats; a caller sending or
+    /// hashing the context can start from these.
+    pub fn context_sources(&self) -> Vec<&str> {
+        fn push<'a>(out: &mut Vec<&'a str>, s: &'a str) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        let mut out = Vec::new();
+        for step in self.stages.iter().flat_map(|s| &s.steps) {
+            match &step.op {
+                Op::Copy {
+                    from: None,
+                    sources,
+                    add,
+                    ..
+                } => {
+                    for source in sources {
+                        if let CopySource::Path(p) = source
+                            && !(*add && is_remote(p))
+                        {
+                            push(&mut out, p);
+                        }
+                    }
+                }
+                Op::Run { mounts, .. } => {
+                    for m in mounts {
+                        if m.kind == MountType::Bind && m.from.as_deref().is_none_or(str::is_empty)
+                        {
+                            push(&mut out, m.source.as_deref().unwrap_or("."));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// An ADD source fetched from the network rather than the context.
+fn is_remote(source: &str) -> bool {
+    ["http://", "https://", "git@", "git://"]
+        .iter()
+        .any(|p| source.starts_with(p))
+        || source.ends_with(".git") && source.contains("://")
 }
 
 /// Plans a parsed Dockerfile.
@@ -274,9 +344,18 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<Plan> {
     let target = stages.target(options.target.as_deref())?;
     let predefined = platform_args(&options.build_platform, &options.target_platform);
     let globals = stages.global_vars(&lexer, &options.build_args, &predefined)?;
+    let check_config = CheckConfig::from_directives(&dockerfile.directives);
     let mut planned: Vec<StagePlan> = Vec::with_capacity(stages.stages.len());
     for index in 0..stages.stages.len() {
-        let stage_plan = step::plan_stage(&stages, index, &planned, &lexer, &globals, options)?;
+        let stage_plan = step::plan_stage(
+            &stages,
+            index,
+            &planned,
+            &lexer,
+            &globals,
+            options,
+            &check_config,
+        )?;
         planned.push(stage_plan);
     }
     let graph = crate::stages::Graph {
@@ -309,7 +388,8 @@ pub fn plan(dockerfile: &Dockerfile, options: &BuildOptions) -> Result<Plan> {
         .collect();
 
     let mut keep = planned;
-    keep.retain(|s| needed.contains(&s.index));
+    let needed_set: BTreeSet<usize> = needed.iter().copied().collect();
+    keep.retain(|s| needed_set.contains(&s.index));
     Ok(Plan {
         escape: dockerfile.directives.escape,
         target,
@@ -331,22 +411,6 @@ fn onbuild_steps(triggers: &[String], from: &Step, escape: char) -> Result<Vec<S
             })
         })
         .collect()
-}
-
-/// Shared with [`step`]: the scope a stage starts with.
-fn starting_scope(config: &ConfigState) -> Scope {
-    Scope::with_env(config.env.clone())
-}
-
-/// Shared with [`step`]: apply ARG/ENV to the scope.
-fn apply(
-    step: &Step,
-    scope: &mut Scope,
-    lexer: &Lexer,
-    options: &BuildOptions,
-    globals: &BTreeMap<String, String>,
-) -> Result<()> {
-    apply_scope(step, scope, lexer, &options.build_args, globals)
 }
 
 #[cfg(test)]

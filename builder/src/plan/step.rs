@@ -3,16 +3,19 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::values::{is_signal, join, port_spec, workdir_or_root};
 use super::{
-    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, StagePlan, apply,
-    onbuild_steps, starting_scope,
+    BuildOptions, ConfigState, CopySource, KeyMaterial, Op, PlannedStep, RunFile, StagePlan,
+    onbuild_steps,
 };
 use crate::args::{Scope, is_proxy_arg};
+use crate::checks::{Check, CheckConfig};
 use crate::config::CommandConfig;
 use crate::error::{Result, SyntaxError};
 use crate::expand::Lexer;
-use crate::instructions::{CopySpec, Instruction, MountSpec, Step};
-use crate::stages::{Base, Source, Stages, expand_error};
+use crate::instructions::{CopySpec, Instruction, MountSpec, RunSpec, ShellOrExec, Step};
+use crate::parser::{distance, sole_marker};
+use crate::stages::{Base, Source, Stages, apply_scope, expand_error};
 
 /// Expands words of one step against a snapshot of the scope, recording
 /// which variables were used.
@@ -20,6 +23,7 @@ struct Expander<'a> {
     lexer: Lexer,
     vars: BTreeMap<String, String>,
     used: BTreeSet<String>,
+    unset: BTreeSet<String>,
     step: &'a Step,
 }
 
@@ -29,6 +33,7 @@ impl<'a> Expander<'a> {
             lexer,
             vars: scope.vars(),
             used: BTreeSet::new(),
+            unset: BTreeSet::new(),
             step,
         }
     }
@@ -38,6 +43,7 @@ impl<'a> Expander<'a> {
             .expand(word, &self.vars)
             .map_err(|e| expand_error(self.step, word, e))?;
         self.used.extend(e.used.iter().cloned());
+        self.unset.extend(e.unset.iter().cloned());
         Ok(e)
     }
 
@@ -75,6 +81,7 @@ pub(super) fn plan_stage(
     lexer: &Lexer,
     globals: &BTreeMap<String, String>,
     options: &BuildOptions,
+    check_config: &CheckConfig,
 ) -> Result<StagePlan> {
     let stage = &stages.stages[index];
     let base = stages.resolve_base(index, lexer, globals)?;
@@ -89,6 +96,12 @@ pub(super) fn plan_stage(
         })
         .transpose()?;
     let mut deps = BTreeSet::new();
+    // Without the base image's config its ENV is unknown, and so is
+    // whether a variable is really undefined.
+    let known_base = match &base {
+        Base::Image(reference) => options.base_configs.contains_key(reference),
+        Base::Stage(_) | Base::Scratch => true,
+    };
     let mut config = match &base {
         Base::Stage(i) => {
             deps.insert(*i);
@@ -108,110 +121,107 @@ pub(super) fn plan_stage(
     let mut sources = onbuild_steps(&triggers, &stage.from_step, lexer.escape())?;
     sources.extend(stage.steps.iter().cloned());
 
-    let mut scope = starting_scope(&config);
+    let mut walk = Walk {
+        stages,
+        index,
+        lexer: *lexer,
+        globals,
+        options,
+        deps,
+        scope: Scope::with_env(config.env.clone()),
+        config,
+        report_undefined: known_base && check_config.enabled("UndefinedVar"),
+        declared: BTreeSet::new(),
+        checks: Vec::new(),
+    };
     let mut steps = Vec::with_capacity(sources.len());
     for step in &sources {
-        if let Instruction::Arg(_) = step.instruction {
-            // ARG changes no filesystem or config: it only feeds later
-            // expansions and RUN environments (which carry it in their keys).
-            apply(step, &mut scope, lexer, options, globals)?;
-            continue;
+        if let Some(planned) = walk.step(step)? {
+            steps.push(planned);
         }
-        let mut ex = Expander::new(*lexer, &scope, step);
+    }
+    Ok(StagePlan {
+        index,
+        name: stage.name.clone(),
+        base,
+        platform,
+        deps: walk.deps,
+        steps,
+        config: walk.config,
+        checks: walk.checks,
+    })
+}
+
+/// The state of one stage while its steps are planned.
+struct Walk<'a> {
+    stages: &'a Stages,
+    index: usize,
+    lexer: Lexer,
+    globals: &'a BTreeMap<String, String>,
+    options: &'a BuildOptions,
+    deps: BTreeSet<usize>,
+    scope: Scope,
+    config: ConfigState,
+    /// Whether UndefinedVar findings are wanted and meaningful.
+    report_undefined: bool,
+    /// Every ARG name declared so far, valued or not.
+    declared: BTreeSet<String>,
+    checks: Vec<Check>,
+}
+
+impl Walk<'_> {
+    /// ARG and ENV update the scope.
+    fn apply(&mut self, step: &Step) -> Result<()> {
+        apply_scope(
+            step,
+            &mut self.scope,
+            &self.lexer,
+            &self.options.build_args,
+            self.globals,
+        )
+    }
+
+    /// Resolves an expanded `--from` and records a stage dependency.
+    fn resolve(&mut self, from: &str, step: &Step) -> Result<Source> {
+        let source = self
+            .stages
+            .resolve_from(self.index, from, step.node.location)?;
+        if let Source::Stage(i) = source {
+            self.deps.insert(i);
+        }
+        Ok(source)
+    }
+
+    /// Plans one step; `None` for ARG, which changes no filesystem or
+    /// config (it only feeds later expansions and RUN environments, whose
+    /// keys carry it).
+    fn step(&mut self, step: &Step) -> Result<Option<PlannedStep>> {
+        if let Instruction::Arg(list) = &step.instruction {
+            self.declared
+                .extend(list.iter().map(|(name, _)| name.clone()));
+            self.apply(step)?;
+            return Ok(None);
+        }
+        match &step.instruction {
+            Instruction::Run(run) => return self.run(run, step).map(Some),
+            Instruction::Env(pairs) => return self.env(pairs, step).map(Some),
+            _ => {}
+        }
+        let mut ex = Expander::new(self.lexer, &self.scope, step);
+        let config = &mut self.config;
+        let bad_value = |flag: &str, value: String, reason: &'static str| {
+            step.node.error(SyntaxError::InvalidFlagValue {
+                flag: flag.to_owned(),
+                value,
+                reason,
+            })
+        };
         let (op, text) = match &step.instruction {
-            Instruction::Env(pairs) => {
-                // Expanded once more on the snapshot only to record which
-                // variables the values used.
-                for (k, v) in pairs {
-                    ex.word(k)?;
-                    ex.word(v)?;
-                }
-                apply(step, &mut scope, lexer, options, globals)?;
-                config.env = scope.env().to_vec();
-                (Op::Config, format!("ENV {}", json(&config.env)))
-            }
-            Instruction::Run(run) => {
-                let argv = config.command.argv(&run.cmd);
-                let mut mounts = Vec::with_capacity(run.mounts.len());
-                for m in &run.mounts {
-                    let mut failure = None;
-                    let parsed = {
-                        let mut expand = |v: &str| {
-                            ex.word(v).map_err(|e| {
-                                failure = Some(e);
-                                SyntaxError::InvalidMount {
-                                    spec: m.spec.clone(),
-                                    reason: "a value could not be expanded".to_owned(),
-                                }
-                            })
-                        };
-                        MountSpec::parse_with(&m.spec, &mut expand)
-                    };
-                    if let Some(e) = failure {
-                        return Err(e);
-                    }
-                    let mount = parsed.map_err(|kind| step.node.error(kind))?;
-                    if let Some(from) = mount.from.as_deref().filter(|f| !f.is_empty())
-                        && let Source::Stage(i) =
-                            stages.resolve_from(index, from, step.node.location)?
-                    {
-                        deps.insert(i);
-                    }
-                    mounts.push(mount);
-                }
-                let env = run_env(&scope, options);
-                let workdir = workdir_or_root(&config.workdir);
-                let text = format!(
-                    "RUN {} mounts={} network={:?} security={:?} workdir={} user={} heredocs={}",
-                    json(&argv),
-                    json(&mounts.iter().map(canonical_mount).collect::<Vec<_>>()),
-                    run.network,
-                    run.security,
-                    json(&workdir),
-                    json(&config.user),
-                    json(
-                        &run.heredocs
-                            .iter()
-                            .map(|h| (&h.name, &h.content, h.expand, h.fd))
-                            .collect::<Vec<_>>()
-                    ),
-                );
-                let key_vars = env
-                    .iter()
-                    .filter(|(k, _)| !is_proxy_arg(k))
-                    .cloned()
-                    .collect();
-                let op = Op::Run {
-                    argv,
-                    env,
-                    mounts,
-                    network: run.network,
-                    security: run.security.clone(),
-                    heredocs: run.heredocs.clone(),
-                    workdir,
-                    user: config.user.clone(),
-                };
-                steps.push(PlannedStep {
-                    location: step.node.location,
-                    original: step.node.original.clone(),
-                    op,
-                    key: KeyMaterial {
-                        text,
-                        vars: key_vars,
-                    },
-                });
-                continue;
-            }
             Instruction::Copy(c) | Instruction::Add(c) => {
                 let add = matches!(step.instruction, Instruction::Add(_));
-                let mut resolve = |from: &str| {
-                    let source = stages.resolve_from(index, from, step.node.location)?;
-                    if let Source::Stage(i) = source {
-                        deps.insert(i);
-                    }
-                    Ok(source)
-                };
-                let op = plan_copy(c, add, &mut ex, &config.workdir, &mut resolve)?;
+                let workdir = config.workdir.clone();
+                let mut resolve = |from: &str| self.resolve(from, step);
+                let op = plan_copy(c, add, &mut ex, &workdir, &mut resolve)?;
                 let text = format!("{} {op:?}", if add { "ADD" } else { "COPY" });
                 (op, text)
             }
@@ -231,13 +241,9 @@ pub(super) fn plan_stage(
                 let mut out = Vec::new();
                 for p in ports {
                     for word in ex.words(p)? {
-                        out.push(port_spec(&word).map_err(|reason| {
-                            step.node.error(SyntaxError::InvalidFlagValue {
-                                flag: "EXPOSE".to_owned(),
-                                value: word.clone(),
-                                reason,
-                            })
-                        })?);
+                        let spec =
+                            port_spec(&word).map_err(|r| bad_value("EXPOSE", word.clone(), r))?;
+                        out.push(spec);
                     }
                 }
                 config.exposed_ports.extend(out.iter().cloned());
@@ -269,11 +275,7 @@ pub(super) fn plan_stage(
             Instruction::Stopsignal(s) => {
                 let s = ex.word(s)?;
                 if !is_signal(&s) {
-                    return Err(step.node.error(SyntaxError::InvalidFlagValue {
-                        flag: "STOPSIGNAL".to_owned(),
-                        value: s,
-                        reason: "not a signal name or number",
-                    }));
+                    return Err(bad_value("STOPSIGNAL", s, "not a signal name or number"));
                 }
                 config.stop_signal = Some(s.clone());
                 (Op::Config, format!("STOPSIGNAL {}", json(&s)))
@@ -288,13 +290,10 @@ pub(super) fn plan_stage(
             }
             Instruction::Entrypoint(cmd) => {
                 config.command.set_entrypoint(cmd);
+                let (e, c) = (&config.command.entrypoint, &config.command.cmd);
                 (
                     Op::Config,
-                    format!(
-                        "ENTRYPOINT {} CMD {}",
-                        json(&config.command.entrypoint),
-                        json(&config.command.cmd)
-                    ),
+                    format!("ENTRYPOINT {} CMD {}", json(e), json(c)),
                 )
             }
             Instruction::Shell(shell) => {
@@ -309,25 +308,170 @@ pub(super) fn plan_stage(
                 config.author = Some(m.clone());
                 (Op::Config, format!("MAINTAINER {}", json(m)))
             }
-            // Split off into stages; ARG handled above.
-            Instruction::From(_) | Instruction::Arg(_) => continue,
+            // Split off into stages; the others handled above.
+            Instruction::From(_)
+            | Instruction::Arg(_)
+            | Instruction::Run(_)
+            | Instruction::Env(_) => {
+                return Ok(None);
+            }
         };
-        steps.push(PlannedStep {
+        self.report_undefined(&ex.unset, step);
+        Ok(Some(PlannedStep {
             location: step.node.location,
             original: step.node.original.clone(),
             op,
             key: ex.key(text),
-        });
+        }))
     }
-    Ok(StagePlan {
-        index,
-        name: stage.name.clone(),
-        base,
-        platform,
-        deps,
-        steps,
-        config,
-    })
+
+    /// UndefinedVar: a variable an expansion needed that no ARG (valued or
+    /// not) or ENV defines, with the nearest defined name as a hint.
+    fn report_undefined(&mut self, unset: &BTreeSet<String>, step: &Step) {
+        if !self.report_undefined {
+            return;
+        }
+        let defined = self.scope.vars();
+        for name in unset.iter().filter(|n| !self.declared.contains(*n)) {
+            let hint = defined
+                .keys()
+                .map(|k| (distance(name, k), k))
+                .filter(|(d, _)| *d <= 2)
+                .min()
+                .map(|(_, k)| format!(" (did you mean ${k}?)"))
+                .unwrap_or_default();
+            self.checks.push(Check::new(
+                "UndefinedVar",
+                format!("Usage of undefined variable '${name}'{hint}"),
+                step.node.location,
+            ));
+        }
+    }
+
+    fn env(&mut self, pairs: &[(String, String)], step: &Step) -> Result<PlannedStep> {
+        // Expanded on the snapshot before the line (all pairs of one ENV
+        // see that) to record which variables the values used.
+        let mut ex = Expander::new(self.lexer, &self.scope, step);
+        for (k, v) in pairs {
+            ex.word(k)?;
+            ex.word(v)?;
+        }
+        self.report_undefined(&ex.unset, step);
+        self.apply(step)?;
+        self.config.env = self.scope.env().to_vec();
+        Ok(PlannedStep {
+            location: step.node.location,
+            original: step.node.original.clone(),
+            op: Op::Config,
+            key: ex.key(format!("ENV {}", json(&self.config.env))),
+        })
+    }
+
+    fn run(&mut self, run: &RunSpec, step: &Step) -> Result<PlannedStep> {
+        let mut ex = Expander::new(self.lexer, &self.scope, step);
+        let (argv, files) = run_command(&self.config.command, run, self.lexer.escape());
+        let mut mounts = Vec::with_capacity(run.mounts.len());
+        for m in &run.mounts {
+            let mut failure = None;
+            let parsed = {
+                let mut expand = |v: &str| {
+                    ex.word(v).map_err(|e| {
+                        failure = Some(e);
+                        SyntaxError::InvalidMount {
+                            spec: m.spec.clone(),
+                            reason: "a value could not be expanded".to_owned(),
+                        }
+                    })
+                };
+                MountSpec::parse_with(&m.spec, &mut expand)
+            };
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            let mount = parsed.map_err(|kind| step.node.error(kind))?;
+            if let Some(from) = mount.from.as_deref().filter(|f| !f.is_empty()) {
+                self.resolve(from, step)?;
+            }
+            mounts.push(mount);
+        }
+        self.report_undefined(&ex.unset, step);
+        let env = run_env(&self.scope, self.options);
+        let workdir = workdir_or_root(&self.config.workdir);
+        let file_key: Vec<_> = files
+            .iter()
+            .map(|f| (&f.path, &f.content, f.mode))
+            .collect();
+        let text = format!(
+            "RUN {} mounts={} network={:?} security={:?} workdir={} user={} files={}",
+            json(&argv),
+            json(&mounts.iter().map(canonical_mount).collect::<Vec<_>>()),
+            run.network,
+            run.security,
+            json(&workdir),
+            json(&self.config.user),
+            json(&file_key),
+        );
+        // The whole environment the command sees, proxies excepted.
+        let vars = env
+            .iter()
+            .filter(|(k, _)| !is_proxy_arg(k))
+            .cloned()
+            .collect();
+        Ok(PlannedStep {
+            location: step.node.location,
+            original: step.node.original.clone(),
+            op: Op::Run {
+                argv,
+                env,
+                mounts,
+                network: run.network,
+                security: run.security.clone(),
+                files,
+                workdir,
+                user: self.config.user.clone(),
+            },
+            key: KeyMaterial { text, vars },
+        })
+    }
+}
+
+/// RUN's argv, as BuildKit builds it: a command that is only a heredoc
+/// runs the body (as a script file when it starts with `#!`, else through
+/// the shell); a command with heredocs among other words gets the bodies
+/// and terminators appended so the shell reads them as real heredocs.
+fn run_command(
+    command: &CommandConfig,
+    run: &RunSpec,
+    escape: char,
+) -> (Vec<String>, Vec<RunFile>) {
+    let ShellOrExec::Shell(line) = &run.cmd else {
+        return (command.argv(&run.cmd), Vec::new());
+    };
+    let Some(first) = run.heredocs.first() else {
+        return (command.argv(&run.cmd), Vec::new());
+    };
+    if sole_marker(line, escape) {
+        if first.content.starts_with("#!") {
+            let path = format!("/dev/pipes/{}", first.name);
+            let file = RunFile {
+                path: path.clone(),
+                content: first.content.clone(),
+                mode: 0o755,
+            };
+            return (vec![path], vec![file]);
+        }
+        return (
+            command.argv(&ShellOrExec::Shell(first.content.clone())),
+            Vec::new(),
+        );
+    }
+    let mut full = line.clone();
+    for h in &run.heredocs {
+        full.push('\n');
+        full.push_str(&h.content);
+        full.push_str(&h.name);
+    }
+    (command.argv(&ShellOrExec::Shell(full)), Vec::new())
 }
 
 /// COPY/ADD with everything expanded; `resolve` turns a `--from` value
@@ -436,109 +580,4 @@ fn run_env(scope: &Scope, options: &BuildOptions) -> Vec<(String, String)> {
         }
     }
     env
-}
-
-fn workdir_or_root(workdir: &str) -> String {
-    if workdir.is_empty() {
-        "/".to_owned()
-    } else {
-        workdir.to_owned()
-    }
-}
-
-/// `base` joined with `path` (absolute `path` wins), cleaned.
-fn join(base: &str, path: &str) -> String {
-    let full = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("{base}/{path}")
-    };
-    let mut parts: Vec<&str> = Vec::new();
-    for part in full.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            p => parts.push(p),
-        }
-    }
-    format!("/{}", parts.join("/"))
-}
-
-/// moby's `signal.ParseSignal` on Linux: a positive number, or a name with
-/// or without `SIG`, real-time ones as `RTMIN+n` / `RTMAX-n`.
-fn is_signal(text: &str) -> bool {
-    if let Ok(n) = text.parse::<u32>() {
-        return (1..=64).contains(&n);
-    }
-    let upper = text.to_ascii_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    const NAMES: [&str; 35] = [
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
-        "XFSZ",
-    ];
-    if NAMES.contains(&name) || name == "RTMIN" || name == "RTMAX" {
-        return true;
-    }
-    let offset = |rest: &str| rest.parse::<u8>().is_ok_and(|n| (1..=15).contains(&n));
-    name.strip_prefix("RTMIN+").is_some_and(offset)
-        || name.strip_prefix("RTMAX-").is_some_and(offset)
-}
-
-/// `80` -> `80/tcp`; `53/udp`; `8000-8010/tcp`. Protocols tcp, udp, sctp.
-fn port_spec(word: &str) -> Result<String, &'static str> {
-    let (ports, proto) = match word.split_once('/') {
-        Some((p, proto)) => (p, proto.to_ascii_lowercase()),
-        None => (word, "tcp".to_owned()),
-    };
-    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
-        return Err("protocol must be tcp, udp or sctp");
-    }
-    let valid = |p: &str| p.parse::<u16>().is_ok();
-    let ok = match ports.split_once('-') {
-        Some((lo, hi)) => {
-            valid(lo) && valid(hi) && lo.parse::<u16>().ok() <= hi.parse::<u16>().ok()
-        }
-        None => valid(ports),
-    };
-    if !ok {
-        return Err("not a port or port range");
-    }
-    Ok(format!("{ports}/{proto}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn joins_paths() {
-        assert_eq!(join("/", "app"), "/app");
-        assert_eq!(join("/app", "src/../bin"), "/app/bin");
-        assert_eq!(join("/app", "/abs"), "/abs");
-        assert_eq!(join("/", "../.."), "/");
-    }
-
-    #[test]
-    fn signals() {
-        for ok in ["SIGTERM", "term", "9", "SIGRTMIN+3", "RTMAX-1", "sigwinch"] {
-            assert!(is_signal(ok), "{ok}");
-        }
-        for bad in ["0", "65", "SIGFOO", "RTMIN+16", "", "-1"] {
-            assert!(!is_signal(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn ports() {
-        assert_eq!(port_spec("80").unwrap(), "80/tcp");
-        assert_eq!(port_spec("53/UDP").unwrap(), "53/udp");
-        assert_eq!(port_spec("8000-8010").unwrap(), "8000-8010/tcp");
-        for bad in ["http", "70000", "80/icmp", "10-5", ""] {
-            assert!(port_spec(bad).is_err(), "{bad}");
-        }
-    }
 }

@@ -347,3 +347,133 @@ fn arg_and_env_share_one_environment() {
     let (_, env) = run_of(&p.stages[0].steps[1]);
     assert_eq!(env, &[("V".to_owned(), "env".to_owned())]);
 }
+
+/// Every instruction with a handful of argument shapes: parse, type and
+/// plan give a value or an error, never a panic (after BuildKit's
+/// TestNilLinter).
+#[test]
+fn every_instruction_with_odd_arguments() {
+    let keywords = [
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    ];
+    let shapes = [
+        "", " foo=bar", " a", " a b", " a b c", " 0 0", " []", " [\"\"]", " =", " \"", " $", " ${",
+        " <<EOF",
+    ];
+    let opts = options(&[]);
+    for kw in keywords {
+        for shape in shapes {
+            for prefix in ["", "ONBUILD "] {
+                let text = format!("FROM busybox\n{prefix}{kw}{shape}\n");
+                if let Ok(d) = parse_str(&text) {
+                    let _ = plan(&d, &opts);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn context_sources_of_needed_stages() {
+    let text = "FROM a AS unused\nCOPY never.txt /\nFROM a AS build\nCOPY src/ go.mod /w/\n\
+RUN --mount=type=bind,target=/ctx --mount=type=bind,source=scripts,target=/s --mount=type=bind,from=unused,target=/u make\n\
+FROM scratch\nCOPY --from=build /out /out\nADD https://example.com/x.tgz local.tgz /\nCOPY <<EOF src/ /x\nhi\nEOF\n";
+    let p = plan_of(text, &options(&[]));
+    // `unused` is needed after all: a RUN mounts from it.
+    assert_eq!(
+        p.context_sources(),
+        ["never.txt", "src/", "go.mod", ".", "scripts", "local.tgz"]
+    );
+    let p = plan_of(text, &options(&[]).with_target("unused"));
+    assert_eq!(p.context_sources(), ["never.txt"]);
+}
+
+#[test]
+fn run_heredocs_become_commands() {
+    let text = "FROM a\nSHELL [\"/bin/bash\", \"-c\"]\n\
+RUN <<EOF\necho $HOME\nEOF\n\
+RUN <<-EOF\n\t#!/usr/bin/env python3\n\tprint(1)\n\tEOF\n\
+RUN cat <<A > /a && cat <<'B' > /b\none $X\nA\ntwo\nB\n\
+RUN [\"echo\", \"<<EOF\"]\n";
+    let p = plan_of(text, &options(&[]));
+    let steps = &p.stages[0].steps;
+    let (argv, _) = run_of(&steps[1]);
+    assert_eq!(argv, &v(&["/bin/bash", "-c", "echo $HOME\n"]));
+    let Op::Run { argv, files, .. } = &steps[2].op else {
+        panic!()
+    };
+    assert_eq!(argv, &v(&["/dev/pipes/EOF"]));
+    assert_eq!(files[0].content, "#!/usr/bin/env python3\nprint(1)\n");
+    assert_eq!(files[0].mode, 0o755);
+    let (argv, _) = run_of(&steps[3]);
+    assert_eq!(
+        argv,
+        &v(&[
+            "/bin/bash",
+            "-c",
+            "cat <<A > /a && cat <<'B' > /b\none $X\nA\ntwo\nB"
+        ])
+    );
+    let (argv, _) = run_of(&steps[4]);
+    assert_eq!(argv, &v(&["echo", "<<EOF"]));
+    // The body is part of the key.
+    let other = plan_of(&text.replace("echo $HOME", "echo $USER"), &options(&[]));
+    assert_ne!(other.stages[0].steps[1].key, steps[1].key);
+}
+
+#[test]
+fn undefined_variables_are_reported() {
+    let text = "FROM scratch\nARG DECLARED\nENV HOME=/root\nWORKDIR $HOEM/$DECLARED\nCOPY ${NOPE:-x} ${MISSING} /\nRUN echo $NOT_CHECKED\n";
+    let p = plan_of(text, &options(&[]));
+    let checks: Vec<(String, usize)> = p.stages[0]
+        .checks
+        .iter()
+        .map(|c| (c.message.clone(), c.location.line))
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            (
+                "Usage of undefined variable '$HOEM' (did you mean $HOME?)".to_owned(),
+                4
+            ),
+            ("Usage of undefined variable '$MISSING'".to_owned(), 5),
+        ]
+    );
+    // An image base whose config is unknown may define anything.
+    let p = plan_of("FROM img\nWORKDIR $HOME\n", &options(&[]));
+    assert!(p.stages[0].checks.is_empty());
+    let p = plan_of(
+        "# check=skip=UndefinedVar\nFROM scratch\nWORKDIR $HOME\n",
+        &options(&[]),
+    );
+    assert!(p.stages[0].checks.is_empty());
+}
+
+#[test]
+fn many_stages_plan_quickly() {
+    let mut text = String::from("FROM scratch AS s0\n");
+    for i in 1..5_000 {
+        text.push_str(&format!("FROM s{} AS s{i}\nCOPY --from=s0 a b\n", i - 1));
+    }
+    let p = plan_of(&text, &options(&[]));
+    assert_eq!(p.stages.len(), 5_000);
+    assert_eq!(p.waves.len(), 5_000);
+}

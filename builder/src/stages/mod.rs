@@ -10,7 +10,7 @@
 //! later one is a cycle and an error. Because every dependency points to an
 //! earlier stage, ascending index order is always a valid build order.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::args::{BuildArgs, Scope};
 use crate::error::{Error, Location, Result, excerpt};
@@ -48,6 +48,8 @@ pub struct Stages {
     pub global_args: Vec<Step>,
     /// The stages, in order.
     pub stages: Vec<Stage>,
+    /// Stage names to indexes (names are unique).
+    names: HashMap<String, usize>,
 }
 
 /// What a stage starts from.
@@ -88,11 +90,12 @@ impl Stages {
     pub fn split(steps: Vec<Step>) -> Result<Self> {
         let mut global_args = Vec::new();
         let mut stages: Vec<Stage> = Vec::new();
+        let mut names = HashMap::new();
         for step in steps {
             match (&step.instruction, stages.last_mut()) {
                 (Instruction::From(from), _) => {
                     if let Some(name) = &from.alias
-                        && stages.iter().any(|s| s.name.as_ref() == Some(name))
+                        && names.insert(name.clone(), stages.len()).is_some()
                     {
                         return Err(Error::DuplicateStage {
                             location: step.node.location,
@@ -123,35 +126,31 @@ impl Stages {
         Ok(Self {
             global_args,
             stages,
+            names,
         })
+    }
+
+    /// The index of the stage named `name`, case-insensitively.
+    fn named(&self, name: &str) -> Option<usize> {
+        self.names.get(&name.to_ascii_lowercase()).copied()
     }
 
     /// The stage called `name` (case-insensitive), or numbered `name`.
     pub fn find(&self, name: &str) -> Option<usize> {
-        let lower = name.to_ascii_lowercase();
-        self.stages
-            .iter()
-            .position(|s| s.name.as_deref() == Some(lower.as_str()))
-            .or_else(|| {
-                name.parse::<usize>()
-                    .ok()
-                    .filter(|i| *i < self.stages.len())
-            })
+        self.named(name).or_else(|| {
+            name.parse::<usize>()
+                .ok()
+                .filter(|i| *i < self.stages.len())
+        })
     }
 
     /// The stage `--target` names; the last stage when `None`.
     pub fn target(&self, target: Option<&str>) -> Result<usize> {
         match target {
             None => Ok(self.stages.len() - 1),
-            Some(name) => {
-                let lower = name.to_ascii_lowercase();
-                self.stages
-                    .iter()
-                    .position(|s| s.name.as_deref() == Some(lower.as_str()))
-                    .ok_or_else(|| Error::UnknownTarget {
-                        name: name.to_owned(),
-                    })
-            }
+            Some(name) => self.named(name).ok_or_else(|| Error::UnknownTarget {
+                name: name.to_owned(),
+            }),
         }
     }
 
@@ -202,16 +201,11 @@ impl Stages {
         if image.eq_ignore_ascii_case("scratch") {
             return Ok(Base::Scratch);
         }
-        let lower = image.to_ascii_lowercase();
-        Ok(
-            match self.stages[..index]
-                .iter()
-                .position(|s| s.name.as_deref() == Some(lower.as_str()))
-            {
-                Some(i) => Base::Stage(i),
-                None => Base::Image(image),
-            },
-        )
+        // Only an earlier stage: a later name is an image of that name.
+        Ok(match self.named(&image).filter(|i| *i < index) {
+            Some(i) => Base::Stage(i),
+            None => Base::Image(image),
+        })
     }
 
     /// Resolves an expanded `--from` value used in stage `index`.
