@@ -161,7 +161,13 @@ impl ProgressSink for Display {
                 if self.mode == Mode::Plain {
                     // A log gets state changes, not every byte count.
                     if changed {
-                        eprintln!("{}: {}", e.id, text);
+                        // No bar either: it would only ever show 0 bytes.
+                        let label = match e.state {
+                            ProgressState::Downloading => "Downloading",
+                            ProgressState::Uploading => "Pushing",
+                            _ => text.as_str(),
+                        };
+                        eprintln!("{}: {label}", e.id);
                     }
                 } else if changed || st.last_draw.is_none_or(|t| t.elapsed() >= REDRAW_EVERY) {
                     redraw(&mut st);
