@@ -87,7 +87,7 @@ impl Client {
                             Some(b.size),
                         ));
                     }
-                    parallel::for_each(self.config.parallelism, &blobs, |b| {
+                    parallel::for_each(self.config.parallelism, &largest_first(blobs), |b| {
                         self.pull_blob(reference, &b.digest, Some(b.size), store, progress)
                             .map(|_| ())
                     })?;
@@ -109,6 +109,13 @@ impl Client {
             message: "indexes nested more than two deep".to_owned(),
         })
     }
+}
+
+/// The blobs in transfer order: largest first, so the longest transfer
+/// starts at once instead of becoming the tail that everything waits on.
+pub(crate) fn largest_first<T: std::borrow::Borrow<Descriptor>>(mut blobs: Vec<T>) -> Vec<T> {
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.borrow().size));
+    blobs
 }
 
 /// Writes a fetched manifest into the store under its own digest.

@@ -104,6 +104,7 @@ impl Client {
                 Some(b.size),
             ));
         }
+        let blobs = crate::pull::largest_first(blobs);
         parallel::for_each(self.config.parallelism, &blobs, |b| {
             self.push_blob(target, &b.digest, b.size, store, mount_from, progress)
                 .map(|_| ())

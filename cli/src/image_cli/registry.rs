@@ -121,8 +121,18 @@ fn credential_store(
         .with_ecr_cache_dir(global.data_root.join("auth").join("ecr")))
 }
 
+/// Blobs transferred at once (default: the client's, 3).
+const PARALLELISM_ENV: &str = "RBOX_PARALLELISM";
+
 fn client_config(opts: &RegistryOpts) -> ClientConfig {
     let mut c = ClientConfig::default();
+    if let Some(n) = std::env::var(PARALLELISM_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        c.parallelism = n;
+    }
     c.tls_verify = opts.tls_verify;
     c.insecure_registries = opts
         .insecure_registries
