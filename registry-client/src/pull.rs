@@ -151,3 +151,25 @@ fn invalid(registry: &str, reference: &Reference, e: ManifestError) -> Error {
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rbox_image::Digest;
+
+    #[test]
+    fn largest_blobs_go_first() {
+        let d = |size: u64| {
+            Descriptor::new(
+                "application/octet-stream",
+                Digest::parse(&format!("sha256:{:064x}", size)).unwrap(),
+                size,
+            )
+        };
+        let order: Vec<u64> = largest_first(vec![d(5), d(40), d(1), d(40), d(9)])
+            .iter()
+            .map(|b| b.size)
+            .collect();
+        assert_eq!(order, [40, 40, 9, 5, 1]);
+    }
+}
