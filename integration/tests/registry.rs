@@ -436,3 +436,60 @@ fn login_logout_against_htpasswd() {
     let out = env.rbox("c", &["pull", "--authfile", &auth, &name]);
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn login_against_bearer_tokens_and_image_subcommands() {
+    if !ready(
+        "login_against_bearer_tokens_and_image_subcommands",
+        Mode::Token,
+    ) {
+        return;
+    }
+    let reg = Distribution::start(Mode::Token);
+    let host = format!("localhost:{}", reg.port);
+    let env = Env::new();
+    let auth = env.path("auth.json");
+    // The token server refuses the wrong password: nothing is written.
+    let out = env.rbox_stdin(
+        "a",
+        &[
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            "--authfile",
+            &auth,
+            &host,
+        ],
+        Some("nope"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains(&host) && err.contains("incorrect"), "{err}");
+    assert!(!Path::new(&auth).exists());
+    let out = env.rbox_stdin(
+        "a",
+        &[
+            "login",
+            "-u",
+            USER,
+            "--password-stdin",
+            "--authfile",
+            &auth,
+            &host,
+        ],
+        Some(PASSWORD),
+    );
+    assert_eq!(ok(&out).trim(), "Login Succeeded");
+
+    // `image push` / `image pull` are the same commands.
+    env.busybox("a");
+    let name = format!("{host}/tok/bb:1");
+    ok(&env.rbox("a", &["tag", "busybox", &name]));
+    ok(&env.rbox("a", &["image", "push", "--authfile", &auth, &name]));
+    let out = env.rbox("b", &["image", "pull", "-q", "--authfile", &auth, &name]);
+    assert_eq!(
+        ok(&out).trim(),
+        env.inspect("a", &name)["Descriptor"]["digest"]
+    );
+}
