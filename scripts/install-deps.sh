@@ -18,8 +18,8 @@ packages=(
     qemu-system-x86 linux-image-amd64
     # real clients driving rbox as their OCI runtime
     podman containerd docker.io
-    # validating the images and layouts rbox writes
-    skopeo umoci
+    # validating the images and layouts rbox writes; the builder's peer
+    skopeo umoci buildah
     # registries on loopback: distribution 2.8, a throw-away CA, htpasswd
     # (bcrypt) for its basic auth
     docker-registry openssl apache2-utils

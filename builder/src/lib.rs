@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod args;
+pub mod build;
 pub mod config;
 pub mod dockerignore;
 pub mod error;

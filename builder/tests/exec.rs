@@ -184,10 +184,29 @@ fn copy_step_writes_context_files_safely() {
     let opts = CopyOptions {
         chown: Some((1000, 1000)),
         chmod: None,
+        preserve_owner: false,
     };
-    let p = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", &merged, &opts).unwrap();
+    let p = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     // The same inputs on the same snapshot give the same key.
-    let again = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", &merged, &opts).unwrap();
+    let again = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     assert_eq!(again.content_key, p.content_key);
     copy::apply(&ctx, &p, &merged).unwrap();
     let p2 = copy::plan(
@@ -195,8 +214,9 @@ fn copy_step_writes_context_files_safely() {
         &["sub".into()],
         "data",
         "/work",
-        &merged,
+        Some(&merged),
         &CopyOptions::default(),
+        None,
     )
     .unwrap();
     copy::apply(&ctx, &p2, &merged).unwrap();
@@ -214,9 +234,27 @@ fn copy_step_writes_context_files_safely() {
     );
 
     // Other content, another key.
-    let before = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", &merged, &opts).unwrap();
+    let before = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     fs::write(ctx.join("b.txt"), "b").unwrap();
-    let changed = copy::plan(&ctx, &["*.txt".into()], "/app/", "/", &merged, &opts).unwrap();
+    let changed = copy::plan(
+        &ctx,
+        &["*.txt".into()],
+        "/app/",
+        "/",
+        Some(&merged),
+        &opts,
+        None,
+    )
+    .unwrap();
     assert_ne!(changed.content_key, before.content_key);
 
     // Hostile and wrong sources.
@@ -226,8 +264,9 @@ fn copy_step_writes_context_files_safely() {
             &[src.to_string()],
             dest,
             "/",
-            &merged,
+            Some(&merged),
             &CopyOptions::default(),
+            None,
         ) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("{src} -> {dest} accepted"),
@@ -248,8 +287,9 @@ fn copy_step_writes_context_files_safely() {
         &["up/a.txt".into()],
         "/via-up",
         "/",
-        &merged,
+        Some(&merged),
         &CopyOptions::default(),
+        None,
     )
     .unwrap();
     copy::apply(&ctx, &p3, &merged).unwrap();
@@ -260,8 +300,9 @@ fn copy_step_writes_context_files_safely() {
             &["a.txt".into(), "b.txt".into()],
             "/single",
             "/",
-            &merged,
-            &CopyOptions::default()
+            Some(&merged),
+            &CopyOptions::default(),
+            None
         ),
         Err(ExecError::Dest { .. })
     ));
@@ -274,8 +315,9 @@ fn copy_step_writes_context_files_safely() {
         &["a.txt".into()],
         "/escape/planted",
         "/",
-        &merged,
+        Some(&merged),
         &CopyOptions::default(),
+        None,
     )
     .unwrap();
     copy::apply(&ctx, &p4, &merged).unwrap();

@@ -2,6 +2,7 @@
 //! runc-compatible runtime interface as `rbox runtime <cmd>` or when
 //! invoked under the name `rbox-runc`.
 
+mod build_cli;
 mod commands;
 mod engine_cli;
 mod image_cli;
@@ -50,6 +51,7 @@ fn main() -> ExitCode {
             }
             Command::Login(a) => return image_cli::registry::main_login(&cli.global, a),
             Command::Logout(a) => return image_cli::registry::main_logout(&cli.global, a),
+            Command::Build(a) => return build_cli::main(&cli.global, a),
             Command::Network(c) => {
                 return engine_cli::exit(engine_cli::network::main(&cli.global.data_root, c));
             }
@@ -131,6 +133,8 @@ enum Command {
     Login(image_cli::registry::LoginArgs),
     /// Log out from a registry.
     Logout(image_cli::registry::LogoutArgs),
+    /// Build an image from a Dockerfile.
+    Build(build_cli::BuildArgsCli),
     /// Manage networks.
     #[command(subcommand)]
     Network(engine_cli::network::NetworkCommand),

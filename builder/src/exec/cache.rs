@@ -65,6 +65,10 @@ pub struct CachedStep {
     /// Its diff id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diff_id: Option<Digest>,
+    /// When the step first ran (RFC 3339): a cache hit reuses it, so a
+    /// fully cached build makes the same image id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// The cache directory of a data root.
@@ -167,6 +171,7 @@ mod tests {
                 5,
             )),
             diff_id: Some(blob.clone()),
+            created: None,
         };
         cache.put(&key, &step).unwrap();
         assert_eq!(cache.get(&store, &key).unwrap(), Some(step));

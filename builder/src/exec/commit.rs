@@ -10,6 +10,11 @@ use rbox_image::store::{Expected, Ingest};
 
 use super::ExecError;
 
+/// gzip level of built layers: 1 is several times faster than the
+/// default 6 on typical trees for a few percent more bytes, and it is
+/// fixed, so builds stay reproducible.
+pub const BUILD_GZIP_LEVEL: u32 = 1;
+
 /// A committed layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Committed {
@@ -35,6 +40,7 @@ pub fn commit_upper(
         .is_none();
     let mut options = PackOptions::default();
     options.source = PackSource::OverlayUpper;
+    options.level = Some(BUILD_GZIP_LEVEL);
     if let Some(e) = epoch {
         options.mtime = Mtime::Clamp(e);
     }
@@ -44,6 +50,7 @@ pub fn commit_upper(
 /// Packs an ordinary tree (a COPY --link staging dir) into `store`.
 pub fn commit_tree(store: &Store, dir: &Path, epoch: Option<u64>) -> Result<Committed, ExecError> {
     let mut options = PackOptions::default();
+    options.level = Some(BUILD_GZIP_LEVEL);
     if let Some(e) = epoch {
         options.mtime = Mtime::Clamp(e);
     }

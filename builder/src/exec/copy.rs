@@ -17,6 +17,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::ExecError;
 use super::cache::KeyBuilder;
+use crate::dockerignore::Matcher;
 
 /// How COPY writes its files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,6 +26,10 @@ pub struct CopyOptions {
     pub chown: Option<(u32, u32)>,
     /// `--chmod` (octal), applied to files and directories copied.
     pub chmod: Option<u32>,
+    /// Keep the sources' owners when there is no `--chown` (COPY --from
+    /// another stage or image, as BuildKit and buildah do); context files
+    /// become 0:0.
+    pub preserve_owner: bool,
 }
 
 /// One thing to write.
@@ -44,6 +49,8 @@ struct Entry {
     kind: Kind,
     mode: u32,
     mtime: u64,
+    /// The source's owner, when kept.
+    owner: Option<(u32, u32)>,
 }
 
 /// A planned COPY: what goes where, and the hash of it all.
@@ -52,6 +59,8 @@ pub struct CopyPlan {
     entries: Vec<Entry>,
     uid: u32,
     gid: u32,
+    /// Write each source's own owner instead of uid:gid.
+    preserve_owner: bool,
     /// Hash of every entry's path, type, mode, owner and content.
     pub content_key: rbox_image::Digest,
 }
@@ -90,6 +99,16 @@ fn clean_rel(p: &str) -> Option<PathBuf> {
         }
     }
     Some(out)
+}
+
+/// `/`-separated form of a context-relative path, as .dockerignore
+/// patterns are written.
+fn slash(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+fn ignored(ignore: Option<&Matcher>, rel: &Path) -> bool {
+    ignore.is_some_and(|m| !rel.as_os_str().is_empty() && m.matches(&slash(rel)))
 }
 
 fn has_glob(s: &str) -> bool {
@@ -180,13 +199,19 @@ fn expand_glob(context: &Path, pattern: &Path) -> Result<Vec<PathBuf>, ExecError
 
 /// Plans copying `sources` (context-relative, as written) to `dest`
 /// (absolute, or relative to `workdir`) in the rootfs at `rootfs`.
+///
+/// Without a rootfs the plan is the one for the cache key: the sources
+/// and their contents only (what the destination already holds follows
+/// from the parent step's key). `ignore` (the context's .dockerignore)
+/// hides paths as if they were not in the context.
 pub fn plan(
     context: &Path,
     sources: &[String],
     dest: &str,
     workdir: &str,
-    rootfs: &Path,
+    rootfs: Option<&Path>,
     options: &CopyOptions,
+    ignore: Option<&Matcher>,
 ) -> Result<CopyPlan, ExecError> {
     let dest_abs = if dest.starts_with('/') {
         dest.to_string()
@@ -208,19 +233,30 @@ pub fn plan(
             )
         })?;
         if has_glob(s) {
-            let found = expand_glob(context, &rel)?;
+            let found: Vec<PathBuf> = expand_glob(context, &rel)?
+                .into_iter()
+                .filter(|p| !ignored(ignore, p))
+                .collect();
             if found.is_empty() {
                 return Err(source_err(s, "no file in the build context matches"));
             }
             resolved.extend(found.into_iter().map(|p| (s.clone(), p)));
         } else {
+            if ignored(ignore, &rel) {
+                return Err(source_err(
+                    s,
+                    "not found in the build context (excluded by .dockerignore)",
+                ));
+            }
             resolved.push((s.clone(), rel));
         }
     }
-    let dest_exists_dir = rbox_image::layer::open_in_root(rootfs, &dest_rel)
-        .ok()
-        .and_then(|f| f.metadata().ok())
-        .is_some_and(|m| m.is_dir());
+    let dest_exists_dir = rootfs.is_some_and(|r| {
+        rbox_image::layer::open_in_root(r, &dest_rel)
+            .ok()
+            .and_then(|f| f.metadata().ok())
+            .is_some_and(|m| m.is_dir())
+    });
     let multiple = resolved.len() > 1;
     if multiple && !dest_is_dir_syntax && !dest_exists_dir {
         return Err(ExecError::Dest {
@@ -229,17 +265,24 @@ pub fn plan(
         });
     }
     let (uid, gid) = options.chown.unwrap_or((0, 0));
+    let preserve_owner = options.preserve_owner && options.chown.is_none();
     let mut entries: Vec<Entry> = Vec::new();
     let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
     // Missing parents of the destination, created 0755.
     let mut created_root = PathBuf::new();
-    for c in dest_rel.components() {
+    let parents: Vec<Component<'_>> = if rootfs.is_some() {
+        dest_rel.components().collect()
+    } else {
+        Vec::new()
+    };
+    for c in parents {
         created_root.push(c);
         let is_last = created_root == dest_rel;
         if is_last && !(dest_is_dir_syntax || multiple) {
             break;
         }
-        let exists = rbox_image::layer::open_in_root(rootfs, &created_root).is_ok();
+        let exists =
+            rootfs.is_some_and(|r| rbox_image::layer::open_in_root(r, &created_root).is_ok());
         if !exists && seen.insert(created_root.clone()) {
             entries.push(Entry {
                 source: None,
@@ -247,6 +290,9 @@ pub fn plan(
                 kind: Kind::Dir,
                 mode: 0o755,
                 mtime: 0,
+                // Parents a COPY creates are root-owned (buildah, docker's
+                // classic builder).
+                owner: Some((0, 0)),
             });
         }
     }
@@ -270,9 +316,10 @@ pub fn plan(
                     kind: Kind::Dir,
                     mode: meta.mode() & 0o7777,
                     mtime: meta.mtime().max(0) as u64,
+                    owner: Some((meta.uid(), meta.gid())),
                 });
             }
-            walk(context, &rel, &target, &mut entries, &mut seen)?;
+            walk(context, &rel, &target, &mut entries, &mut seen, ignore)?;
         } else {
             let target = if dest_is_dir_syntax || multiple || dest_exists_dir {
                 let name = rel
@@ -305,6 +352,9 @@ pub fn plan(
     for e in &entries {
         key.add(e.dest.as_os_str().as_encoded_bytes());
         key.add(&e.mode.to_le_bytes());
+        if preserve_owner && let Some((u, g)) = e.owner {
+            key.add(&u.to_le_bytes()).add(&g.to_le_bytes());
+        }
         match &e.kind {
             Kind::Dir => key.add(b"d"),
             Kind::File { size, sha256 } => key.add(b"f").add(&size.to_le_bytes()).add(sha256),
@@ -315,7 +365,39 @@ pub fn plan(
         entries,
         uid,
         gid,
+        preserve_owner,
         content_key: key.finish(),
+    })
+}
+
+/// The directories `path` (absolute) needs that the rootfs lacks, owned
+/// by `owner`, mode 0755 (WORKDIR).
+pub fn plan_mkdir(path: &str, rootfs: &Path, owner: (u32, u32)) -> Result<CopyPlan, ExecError> {
+    let rel = clean_rel(path).ok_or_else(|| ExecError::Dest {
+        dest: path.to_string(),
+        reason: "climbs above /".into(),
+    })?;
+    let mut entries = Vec::new();
+    let mut cur = PathBuf::new();
+    for c in rel.components() {
+        cur.push(c);
+        if rbox_image::layer::open_in_root(rootfs, &cur).is_err() {
+            entries.push(Entry {
+                source: None,
+                dest: cur.clone(),
+                kind: Kind::Dir,
+                mode: 0o755,
+                mtime: 0,
+                owner: None,
+            });
+        }
+    }
+    Ok(CopyPlan {
+        entries,
+        uid: owner.0,
+        gid: owner.1,
+        preserve_owner: false,
+        content_key: KeyBuilder::new("mkdir").add(path.as_bytes()).finish(),
     })
 }
 
@@ -346,6 +428,7 @@ fn file_entry(
         kind,
         mode: meta.mode() & 0o7777,
         mtime: meta.mtime().max(0) as u64,
+        owner: Some((meta.uid(), meta.gid())),
     })
 }
 
@@ -372,6 +455,7 @@ fn walk(
     dest: &Path,
     entries: &mut Vec<Entry>,
     seen: &mut BTreeSet<PathBuf>,
+    ignore: Option<&Matcher>,
 ) -> Result<(), ExecError> {
     let dir = context.join(rel);
     // The directory itself was opened inside the root; its children are
@@ -387,6 +471,29 @@ fn walk(
         let child_dest = dest.join(&n);
         let path = context.join(&child_rel);
         let meta = std::fs::symlink_metadata(&path).map_err(|e| ExecError::io("stat", &path, e))?;
+        if ignored(ignore, &child_rel) {
+            // An excluded directory may still hold re-included files
+            // (`!` exceptions): descend without copying the directory
+            // itself unless something under it is kept.
+            if meta.is_dir() && ignore.is_some_and(|m| m.could_match_under(&slash(&child_rel))) {
+                let before = entries.len();
+                walk(context, &child_rel, &child_dest, entries, seen, ignore)?;
+                if entries.len() > before && seen.insert(child_dest.clone()) {
+                    entries.insert(
+                        before,
+                        Entry {
+                            source: Some(child_rel.clone()),
+                            dest: child_dest.clone(),
+                            kind: Kind::Dir,
+                            mode: meta.mode() & 0o7777,
+                            mtime: meta.mtime().max(0) as u64,
+                            owner: Some((meta.uid(), meta.gid())),
+                        },
+                    );
+                }
+            }
+            continue;
+        }
         if meta.is_dir() {
             if seen.insert(child_dest.clone()) {
                 entries.push(Entry {
@@ -395,9 +502,10 @@ fn walk(
                     kind: Kind::Dir,
                     mode: meta.mode() & 0o7777,
                     mtime: meta.mtime().max(0) as u64,
+                    owner: Some((meta.uid(), meta.gid())),
                 });
             }
-            walk(context, &child_rel, &child_dest, entries, seen)?;
+            walk(context, &child_rel, &child_dest, entries, seen, ignore)?;
         } else {
             let e = file_entry(context, &child_rel, child_dest, &meta)?;
             seen.insert(e.dest.clone());
@@ -433,8 +541,12 @@ fn write_tar(context: &Path, plan: &CopyPlan, out: io::PipeWriter) -> Result<(),
     let io_err = |p: &Path, e| ExecError::io("write the COPY stream for", p, e);
     for e in &plan.entries {
         let mut h = tar::Header::new_gnu();
-        h.set_uid(plan.uid.into());
-        h.set_gid(plan.gid.into());
+        let (uid, gid) = match e.owner {
+            Some(o) if plan.preserve_owner || e.source.is_none() => o,
+            _ => (plan.uid, plan.gid),
+        };
+        h.set_uid(uid.into());
+        h.set_gid(gid.into());
         h.set_mode(e.mode);
         h.set_mtime(e.mtime);
         match &e.kind {

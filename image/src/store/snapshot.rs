@@ -39,7 +39,15 @@ impl Store {
     /// Missing layer blobs are an error naming the layer (pull the image
     /// again).
     pub fn layer_dirs(&self, image: &Image) -> Result<Vec<PathBuf>> {
-        let layers = image.layers()?;
+        self.layer_dirs_for(&image.layers()?)
+    }
+
+    /// [`Store::layer_dirs`] for a list of (layer descriptor, diff id),
+    /// base first — an image being built, before it has a manifest.
+    pub fn layer_dirs_for(
+        &self,
+        layers: &[(crate::manifest::Descriptor, Digest)],
+    ) -> Result<Vec<PathBuf>> {
         let diff_ids: Vec<Digest> = layers.iter().map(|(_, d)| d.clone()).collect();
         let chain_ids = crate::manifest::chain_ids(&diff_ids);
         let dir = self.layers_dir();
@@ -104,6 +112,31 @@ impl Store {
         }
         fs::rename(&tmp, &path).map_err(|e| Error::io("rename into place", &path, e))?;
         sync_dir(&dir)
+    }
+
+    /// Makes `dir` — a tree already in overlay lower-dir form, such as
+    /// the upper directory of the build step that produced the layer —
+    /// the unpacked layer `chain_id`, instead of unpacking the blob again.
+    /// The tree is synced before it is renamed into place, so a crash
+    /// never leaves a partial layer under a chain id. If the layer is
+    /// already unpacked, `dir` is removed. `dir` must be on the store's
+    /// filesystem.
+    pub fn adopt_layer_dir(&self, chain_id: &Digest, dir: &Path) -> Result<PathBuf> {
+        let layers = self.layers_dir();
+        fs::create_dir_all(&layers).map_err(|e| Error::io("create directory", &layers, e))?;
+        let lock_path = layers.join(format!("{}.lock", chain_id.hex()));
+        let lock = open_lock_file(&lock_path)?;
+        lock.lock().map_err(|e| Error::io("lock", &lock_path, e))?;
+        let path = self.layer_dir(chain_id);
+        if path.exists() {
+            remove_tree(dir)?;
+            return Ok(path);
+        }
+        let f = fs::File::open(dir).map_err(|e| Error::io("open", dir, e))?;
+        nix::unistd::syncfs(&f).map_err(|e| Error::io("syncfs", dir, e.into()))?;
+        fs::rename(dir, &path).map_err(|e| Error::io("rename into place", &path, e))?;
+        sync_dir(&layers)?;
+        Ok(path)
     }
 
     /// Applies every layer of `image` into `target` (an empty directory),
