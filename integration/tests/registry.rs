@@ -153,6 +153,13 @@ fn push_pull_round_trip_with_skopeo() {
         stderr(&again)
     );
 
+    // Another repository of the same registry gets the blobs by mount.
+    let other = format!("{host}/other:1");
+    ok(&env.rbox("a", &["tag", "busybox", &other]));
+    let out = env.rbox("a", &["push", &other]);
+    assert_eq!(pushed_digest(&ok(&out)), digest);
+    assert!(stderr(&out).contains("Mounted from bb"), "{}", stderr(&out));
+
     // rbox push -> skopeo pull: the OCI layout holds the same manifest
     // (skopeo re-serialises JSON unless told to keep digests).
     let oci = env.path("oci");
