@@ -186,7 +186,11 @@ fn push_pull_round_trip_with_skopeo() {
     let name = ok(&out);
     assert_eq!(name.trim(), format!("{second}"));
     let log = stderr(&out);
-    assert!(log.contains("Pull complete"), "{log}");
+    assert_eq!(
+        log.matches("Pull complete").count(),
+        1,
+        "one line for the one layer, none for the config: {log}"
+    );
     assert!(log.contains(&format!("Digest: {digest}")), "{log}");
     assert!(log.contains("Status: Downloaded newer image"), "{log}");
     assert_eq!(env.inspect("b", &second)["Id"], local["Id"]);
@@ -265,6 +269,12 @@ fn multi_layer_image_with_json_progress() {
         .filter(|v| v["state"] == "done")
         .count();
     assert_eq!(uploads, 5, "four layers and the config: {text}");
+    let configs = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["kind"] == "config" && v["state"] == "done")
+        .count();
+    assert_eq!(configs, 1, "{text}");
 
     let v: Value = serde_json::from_str(&skopeo(&[
         "inspect",

@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::manifests::FetchedManifest;
 use crate::parallel;
-use crate::progress::{ProgressEvent, ProgressSink, ProgressState};
+use crate::progress::{Classify, ProgressEvent, ProgressSink, ProgressState};
 
 /// What [`Client::pull`] fetched and recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +73,10 @@ impl Client {
                     desc = store_manifest(store, &current)?;
                 }
                 Parsed::Manifest(m) => {
+                    let progress = &Classify {
+                        inner: progress,
+                        config: &m.config.digest,
+                    };
                     let mut blobs = vec![m.config.clone()];
                     for l in &m.layers {
                         if !blobs.iter().any(|b| b.digest == l.digest) {

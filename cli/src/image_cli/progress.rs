@@ -1,7 +1,8 @@
-//! Pull and push progress as docker draws it: one line per blob
-//! (`<id>: Downloading [==>   ] 1.2MB/4.5MB`), redrawn in place when
-//! stderr is a terminal, appended (once per state change) when it is
-//! not; or one JSON object per event on stdout for scripts.
+//! Pull and push progress as docker draws it: one line per layer
+//! (`<id>: Downloading [==>   ] 1.2MB/4.5MB`; the config gets none),
+//! redrawn in place when stderr is a terminal, appended (once per state
+//! change) when it is not; or one JSON object per event, config
+//! included, on stdout for scripts.
 //!
 //! The registry client calls the sink from its transfer threads, so all
 //! state sits behind one mutex and every line is written while holding
@@ -12,7 +13,7 @@ use std::io::{self, Write};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use rbox_registry::{ProgressEvent, ProgressSink, ProgressState};
+use rbox_registry::{BlobKind, ProgressEvent, ProgressSink, ProgressState};
 use serde_json::json;
 
 /// How progress is shown.
@@ -138,10 +139,17 @@ impl ProgressSink for Display {
                     "state": state_name(e.state),
                     "current": e.bytes,
                     "total": e.total,
+                    "kind": match e.kind {
+                        Some(BlobKind::Config) => Some("config"),
+                        Some(BlobKind::Layer) => Some("layer"),
+                        _ => None,
+                    },
                 });
                 let mut out = io::stdout().lock();
                 let _ = writeln!(out, "{line}");
             }
+            // As docker, text shows layers only; the config is tiny.
+            Mode::Plain | Mode::Tty if e.kind == Some(BlobKind::Config) => {}
             Mode::Plain | Mode::Tty => {
                 let text = self.text(&e);
                 let Ok(mut st) = self.state.lock() else {
