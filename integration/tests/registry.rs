@@ -60,6 +60,24 @@ impl Env {
         child.wait_with_output().expect("wait for rbox")
     }
 
+    /// `rbox login -u USER --password-stdin --authfile AUTH HOST` with
+    /// `password` on stdin.
+    fn login(&self, auth: &str, host: &str, password: &str) -> Output {
+        self.rbox_stdin(
+            "a",
+            &[
+                "login",
+                "-u",
+                USER,
+                "--password-stdin",
+                "--authfile",
+                auth,
+                host,
+            ],
+            Some(password),
+        )
+    }
+
     /// The busybox fixture loaded into `root` as `busybox`; returns the
     /// archive's path.
     fn busybox(&self, root: &str) -> String {
@@ -365,19 +383,7 @@ fn login_logout_against_htpasswd() {
     );
 
     // A wrong password fails and writes nothing.
-    let out = env.rbox_stdin(
-        "a",
-        &[
-            "login",
-            "-u",
-            USER,
-            "--password-stdin",
-            "--authfile",
-            &auth,
-            &host,
-        ],
-        Some("wrong\n"),
-    );
+    let out = env.login(&auth, &host, "wrong\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("incorrect username or password"),
@@ -387,19 +393,7 @@ fn login_logout_against_htpasswd() {
     assert!(!Path::new(&auth).exists(), "a failed login wrote {auth}");
 
     // The right one is saved with mode 0600.
-    let out = env.rbox_stdin(
-        "a",
-        &[
-            "login",
-            "-u",
-            USER,
-            "--password-stdin",
-            "--authfile",
-            &auth,
-            &host,
-        ],
-        Some(&format!("{PASSWORD}\n")),
-    );
+    let out = env.login(&auth, &host, &format!("{PASSWORD}\n"));
     assert_eq!(ok(&out).trim(), "Login Succeeded");
     let mode = fs::metadata(&auth).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "auth file mode {mode:o}");
@@ -467,36 +461,12 @@ fn login_against_bearer_tokens_and_image_subcommands() {
     let env = Env::new();
     let auth = env.path("auth.json");
     // The token server refuses the wrong password: nothing is written.
-    let out = env.rbox_stdin(
-        "a",
-        &[
-            "login",
-            "-u",
-            USER,
-            "--password-stdin",
-            "--authfile",
-            &auth,
-            &host,
-        ],
-        Some("nope"),
-    );
+    let out = env.login(&auth, &host, "nope");
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert!(err.contains(&host) && err.contains("incorrect"), "{err}");
     assert!(!Path::new(&auth).exists());
-    let out = env.rbox_stdin(
-        "a",
-        &[
-            "login",
-            "-u",
-            USER,
-            "--password-stdin",
-            "--authfile",
-            &auth,
-            &host,
-        ],
-        Some(PASSWORD),
-    );
+    let out = env.login(&auth, &host, PASSWORD);
     assert_eq!(ok(&out).trim(), "Login Succeeded");
 
     // `image push` / `image pull` are the same commands.

@@ -25,10 +25,7 @@ const EPOCH: u64 = 1_704_067_200;
 /// returning its manifest descriptor.
 pub fn busybox_image(store: &Store, name: &str) -> Result<Descriptor> {
     let rootfs = crate::cached_busybox_rootfs()?;
-    let reference = Reference::parse(name).map_err(|source| FixtureError::InvalidName {
-        name: name.to_string(),
-        source,
-    })?;
+    let reference = parse_name(name)?;
     let mut blob = Vec::new();
     let mut options = PackOptions::default();
     options.mtime = Mtime::Fixed(EPOCH);
@@ -76,10 +73,7 @@ pub fn busybox_archive(dest: &Path, name: &str, scratch: &Path) -> Result<()> {
 /// directory of `layers` (base first), each packed as it is with fixed
 /// mtimes: multi-layer images for registry tests and benchmarks.
 pub fn layered_image(store: &Store, name: &str, layers: &[&Path]) -> Result<Descriptor> {
-    let reference = Reference::parse(name).map_err(|source| FixtureError::InvalidName {
-        name: name.to_string(),
-        source,
-    })?;
+    let reference = parse_name(name)?;
     let mut options = PackOptions::default();
     options.mtime = Mtime::Fixed(EPOCH);
     let mut descriptors = Vec::new();
@@ -129,10 +123,7 @@ pub fn layered_archive(dest: &Path, name: &str, layers: &[&Path], scratch: &Path
 
 fn save_archive(store: &Store, dest: &Path, name: &str) -> Result<()> {
     let image = store.resolve(name, &Platform::host())?;
-    let reference = Reference::parse(name).map_err(|source| FixtureError::InvalidName {
-        name: name.to_string(),
-        source,
-    })?;
+    let reference = parse_name(name)?;
     let io = |op, e| FixtureError::Io {
         op,
         path: dest.to_path_buf(),
@@ -150,4 +141,11 @@ fn save_archive(store: &Store, dest: &Path, name: &str) -> Result<()> {
         &mut w,
     )?;
     w.flush().map_err(|e| io("write", e))
+}
+
+fn parse_name(name: &str) -> Result<Reference> {
+    Reference::parse(name).map_err(|source| FixtureError::InvalidName {
+        name: name.to_string(),
+        source,
+    })
 }

@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use rbox_registry::{BlobKind, ProgressEvent, ProgressSink, ProgressState};
 use serde_json::json;
 
+use super::format::human_size;
+
 /// How progress is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -228,43 +230,15 @@ fn bar(bytes: u64, total: Option<u64>) -> String {
                 s.push('>');
                 s.push_str(&" ".repeat(WIDTH as usize - filled - 1));
             }
-            format!("[{s}] {}/{}", size(bytes), size(t))
+            format!("[{s}] {}/{}", human_size(bytes), human_size(t))
         }
-        _ => size(bytes),
-    }
-}
-
-/// Decimal units with three significant digits, as docker's go-units.
-pub fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n}B")
-    } else if v < 10.0 {
-        format!("{v:.2}{}", UNITS[i])
-    } else if v < 100.0 {
-        format!("{v:.1}{}", UNITS[i])
-    } else {
-        format!("{v:.0}{}", UNITS[i])
+        _ => human_size(bytes),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_read_like_docker() {
-        assert_eq!(size(999), "999B");
-        assert_eq!(size(1_234), "1.23kB");
-        assert_eq!(size(12_345_678), "12.3MB");
-        assert_eq!(size(456_000_000), "456MB");
-    }
 
     #[test]
     fn bar_fills_with_progress() {

@@ -51,6 +51,17 @@ pub struct RegistryOpts {
     pub insecure_registries: Vec<String>,
 }
 
+/// How pull and push report.
+#[derive(clap::Args, Debug, Clone)]
+pub struct OutputOpts {
+    /// Print only the manifest digest.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// `text` (default) or `json`: one progress event per line on stdout (also RBOX_PROGRESS=json).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<String>,
+}
+
 /// `rbox pull`.
 #[derive(clap::Args, Debug)]
 pub struct PullArgs {
@@ -59,12 +70,8 @@ pub struct PullArgs {
     /// The platform to pull from a multi-platform image (default: this host's).
     #[arg(long)]
     pub platform: Option<String>,
-    /// Print only the manifest digest.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// `text` (default) or `json`: one progress event per line on stdout (also RBOX_PROGRESS=json).
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub output: OutputOpts,
     #[command(flatten)]
     pub registry: RegistryOpts,
 }
@@ -74,12 +81,8 @@ pub struct PullArgs {
 pub struct PushArgs {
     /// The image's name in the store, which says where it goes.
     pub name: String,
-    /// Print only the manifest digest.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// `text` (default) or `json`: one progress event per line on stdout (also RBOX_PROGRESS=json).
-    #[arg(long, value_name = "FORMAT")]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub output: OutputOpts,
     #[command(flatten)]
     pub registry: RegistryOpts,
 }
@@ -148,11 +151,11 @@ fn client(global: &Global, opts: &RegistryOpts) -> Result<Client> {
     Ok(Client::new(client_config(opts), Arc::new(creds)))
 }
 
-fn progress_mode(quiet: bool, format: Option<&str>) -> Result<Mode> {
+fn progress_mode(o: &OutputOpts) -> Result<Mode> {
     let env = std::env::var(PROGRESS_ENV).ok();
-    let format = format.or(env.as_deref()).unwrap_or("text");
+    let format = o.format.as_deref().or(env.as_deref()).unwrap_or("text");
     Ok(match format {
-        _ if quiet => Mode::Quiet,
+        _ if o.quiet => Mode::Quiet,
         "json" => Mode::Json,
         "text" | "" if io::stderr().is_terminal() => Mode::Tty,
         "text" | "" => Mode::Plain,
@@ -165,7 +168,7 @@ pub fn pull(global: &Global, store: &Store, a: PullArgs) -> Result<()> {
     let name = Reference::parse(&a.name)
         .with_context(|| format!("invalid reference format {:?}", a.name))?;
     let platform = platform(&a.platform)?;
-    let mode = progress_mode(a.quiet, a.format.as_deref())?;
+    let mode = progress_mode(&a.output)?;
     let client = client(global, &a.registry)?;
     let before = store.records()?.get(&name).map(|r| r.digest.clone());
     let text = matches!(mode, Mode::Tty | Mode::Plain);
@@ -232,7 +235,7 @@ pub fn push(global: &Global, store: &Store, a: PushArgs) -> Result<()> {
         .find(|(n, r)| r.digest == digest && n.domain() == name.domain() && n.path() != name.path())
         .map(|(n, _)| n.path().to_owned());
     drop(records);
-    let mode = progress_mode(a.quiet, a.format.as_deref())?;
+    let mode = progress_mode(&a.output)?;
     let client = client(global, &a.registry)?;
     if matches!(mode, Mode::Tty | Mode::Plain) {
         eprintln!("The push refers to repository [{}]", name.name());
