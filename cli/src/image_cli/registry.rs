@@ -413,6 +413,37 @@ fn prompt_hidden(label: &str) -> Result<String> {
 mod tests {
     use super::*;
 
+    #[derive(clap::Parser, Debug)]
+    struct Wrap {
+        #[command(flatten)]
+        pull: PullArgs,
+    }
+
+    #[test]
+    fn registry_flags() {
+        use clap::Parser;
+        let w = Wrap::try_parse_from([
+            "pull",
+            "--tls-verify=false",
+            "--insecure-registry",
+            "a.example:5000, b.example",
+            "--insecure-registry=c.example",
+            "-q",
+            "busybox",
+        ])
+        .unwrap();
+        let c = client_config(&w.pull.registry);
+        assert!(!c.tls_verify);
+        assert_eq!(
+            c.insecure_registries,
+            ["a.example:5000", "b.example", "c.example"]
+        );
+        assert!(w.pull.output.quiet);
+        let w = Wrap::try_parse_from(["pull", "--tls-verify", "busybox"]).unwrap();
+        assert!(client_config(&w.pull.registry).tls_verify);
+        assert!(Wrap::try_parse_from(["pull", "--tls-verify", "false", "busybox"]).is_err());
+    }
+
     #[test]
     fn registry_names() {
         assert_eq!(registry_name(None).unwrap(), "docker.io");
