@@ -43,6 +43,14 @@ fn main() -> ExitCode {
             Command::Load(a) => {
                 return image_cli::main(&cli.global, image_cli::ImageCommand::Load(a));
             }
+            Command::Pull(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Pull(a));
+            }
+            Command::Push(a) => {
+                return image_cli::main(&cli.global, image_cli::ImageCommand::Push(a));
+            }
+            Command::Login(a) => return image_cli::registry::main_login(&cli.global, a),
+            Command::Logout(a) => return image_cli::registry::main_logout(&cli.global, a),
             Command::Build(a) => return build_cli::main(&cli.global, a),
             Command::Network(c) => {
                 return engine_cli::exit(engine_cli::network::main(&cli.global.data_root, c));
@@ -105,7 +113,7 @@ pub struct Global {
 enum Command {
     /// The runc-compatible OCI runtime interface (also installed as `rbox-runc`).
     Runtime(runtime_cli::RuntimeCli),
-    /// Manage images (ls, inspect, tag, rm, prune, save, load).
+    /// Manage images (ls, inspect, tag, rm, prune, save, load, pull, push).
     #[command(subcommand)]
     Image(image_cli::ImageCommand),
     /// List images.
@@ -118,6 +126,14 @@ enum Command {
     Save(image_cli::SaveArgs),
     /// Read images from a tar archive (docker-archive or OCI layout; gzip/zstd/plain).
     Load(image_cli::LoadArgs),
+    /// Download an image from a registry.
+    Pull(image_cli::registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(image_cli::registry::PushArgs),
+    /// Log in to a registry (checks the credentials, then saves them).
+    Login(image_cli::registry::LoginArgs),
+    /// Log out from a registry.
+    Logout(image_cli::registry::LogoutArgs),
     /// Build an image from a Dockerfile.
     Build(build_cli::BuildArgsCli),
     /// Manage networks.

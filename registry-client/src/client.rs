@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rbox_image::Reference;
+use reqwest::{Method, StatusCode};
 
 use crate::config::ClientConfig;
 use crate::credential::{CredentialSource, StaticCredentials};
 use crate::error::{Error, Result};
-use crate::transport::Endpoint;
+use crate::transport::{Endpoint, Request};
 
 /// Docker Hub's name in references and its API host.
 const DOCKER_HUB: &str = "docker.io";
@@ -58,6 +59,31 @@ impl Client {
     /// and authentication challenge.
     pub fn ping(&self, registry: &str) -> Result<()> {
         self.endpoint(registry)?.base().map(|_| ())
+    }
+
+    /// Checks that `registry` accepts its credentials, as `docker login`
+    /// does: `GET /v2/` with them (for a bearer registry, after fetching
+    /// a token without a repository scope). A refusal is
+    /// [`Error::Unauthorized`]; a registry without authentication passes.
+    pub fn authenticate(&self, registry: &str) -> Result<()> {
+        let ep = self.endpoint(registry)?;
+        let resp = ep.send(&Request::new(Method::GET, "/v2/", &[]))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        Err(match status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthorized {
+                registry: registry.to_owned(),
+                detail: format!("/v2/ answered {status}"),
+            },
+            _ => Error::Status {
+                method: "GET".to_owned(),
+                url: format!("{}/v2/", ep.api_host),
+                status: status.as_u16(),
+                detail: String::new(),
+            },
+        })
     }
 
     /// The endpoint of `reference`'s registry.

@@ -22,7 +22,9 @@ pub use config::ClientConfig;
 pub use credential::{Credential, CredentialSource, StaticCredentials};
 pub use error::{Error, Result};
 pub use manifests::{FetchedManifest, ManifestInfo};
-pub use progress::{NoProgress, ProgressEvent, ProgressSink, ProgressState, RecordingProgress};
+pub use progress::{
+    BlobKind, NoProgress, ProgressEvent, ProgressSink, ProgressState, RecordingProgress,
+};
 pub use pull::PulledImage;
 pub use push::PushedImage;
 pub use upload::BlobPush;

@@ -23,6 +23,16 @@ pub enum ProgressState {
     Done,
 }
 
+/// What a blob is to the image, when the operation knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlobKind {
+    /// The image config (docker shows no line for it).
+    Config,
+    /// A layer.
+    Layer,
+}
+
 /// One progress report about one blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -37,6 +47,9 @@ pub struct ProgressEvent {
     pub bytes: u64,
     /// The blob's size, when known.
     pub total: Option<u64>,
+    /// Config or layer: set by image pull and push, `None` for a lone
+    /// blob transfer.
+    pub kind: Option<BlobKind>,
 }
 
 impl ProgressEvent {
@@ -48,7 +61,25 @@ impl ProgressEvent {
             state,
             bytes,
             total,
+            kind: None,
         }
+    }
+}
+
+/// Passes events on, marking the image's config and its layers.
+pub(crate) struct Classify<'a> {
+    pub(crate) inner: &'a dyn ProgressSink,
+    pub(crate) config: &'a Digest,
+}
+
+impl ProgressSink for Classify<'_> {
+    fn event(&self, mut event: ProgressEvent) {
+        event.kind = Some(if event.digest == *self.config {
+            BlobKind::Config
+        } else {
+            BlobKind::Layer
+        });
+        self.inner.event(event);
     }
 }
 
@@ -84,5 +115,29 @@ impl ProgressSink for RecordingProgress {
         if let Ok(mut e) = self.events.lock() {
             e.push(event);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_marks_the_config_and_the_layers() {
+        let config = Digest::parse(&format!("sha256:{}", "c".repeat(64))).unwrap();
+        let layer = Digest::parse(&format!("sha256:{}", "1".repeat(64))).unwrap();
+        let rec = RecordingProgress::default();
+        let sink = Classify {
+            inner: &rec,
+            config: &config,
+        };
+        sink.event(ProgressEvent::new(&config, ProgressState::Done, 1, Some(1)));
+        sink.event(ProgressEvent::new(&layer, ProgressState::Done, 2, Some(2)));
+        let kinds: Vec<_> = rec.events().iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [Some(BlobKind::Config), Some(BlobKind::Layer)]);
+        assert_eq!(
+            ProgressEvent::new(&layer, ProgressState::Done, 0, None).kind,
+            None
+        );
     }
 }

@@ -14,7 +14,7 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::manifests::FetchedManifest;
 use crate::parallel;
-use crate::progress::{ProgressEvent, ProgressSink, ProgressState};
+use crate::progress::{Classify, ProgressEvent, ProgressSink, ProgressState};
 
 /// What [`Client::pull`] fetched and recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +73,10 @@ impl Client {
                     desc = store_manifest(store, &current)?;
                 }
                 Parsed::Manifest(m) => {
+                    let progress = &Classify {
+                        inner: progress,
+                        config: &m.config.digest,
+                    };
                     let mut blobs = vec![m.config.clone()];
                     for l in &m.layers {
                         if !blobs.iter().any(|b| b.digest == l.digest) {
@@ -87,7 +91,7 @@ impl Client {
                             Some(b.size),
                         ));
                     }
-                    parallel::for_each(self.config.parallelism, &blobs, |b| {
+                    parallel::for_each(self.config.parallelism, &largest_first(blobs), |b| {
                         self.pull_blob(reference, &b.digest, Some(b.size), store, progress)
                             .map(|_| ())
                     })?;
@@ -109,6 +113,13 @@ impl Client {
             message: "indexes nested more than two deep".to_owned(),
         })
     }
+}
+
+/// The blobs in transfer order: largest first, so the longest transfer
+/// starts at once instead of becoming the tail that everything waits on.
+pub(crate) fn largest_first<T: std::borrow::Borrow<Descriptor>>(mut blobs: Vec<T>) -> Vec<T> {
+    blobs.sort_by_key(|b| std::cmp::Reverse(b.borrow().size));
+    blobs
 }
 
 /// Writes a fetched manifest into the store under its own digest.
@@ -142,5 +153,27 @@ fn invalid(registry: &str, reference: &Reference, e: ManifestError) -> Error {
         registry: registry.to_owned(),
         what: format!("manifest {reference}"),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rbox_image::Digest;
+
+    #[test]
+    fn largest_blobs_go_first() {
+        let d = |size: u64| {
+            Descriptor::new(
+                "application/octet-stream",
+                Digest::parse(&format!("sha256:{:064x}", size)).unwrap(),
+                size,
+            )
+        };
+        let order: Vec<u64> = largest_first(vec![d(5), d(40), d(1), d(40), d(9)])
+            .iter()
+            .map(|b| b.size)
+            .collect();
+        assert_eq!(order, [40, 40, 9, 5, 1]);
     }
 }

@@ -10,7 +10,7 @@ use rbox_image::{Digest, Reference, Store};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::parallel;
-use crate::progress::{ProgressEvent, ProgressSink, ProgressState};
+use crate::progress::{Classify, ProgressEvent, ProgressSink, ProgressState};
 
 /// What [`Client::push`] uploaded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,6 +85,10 @@ impl Client {
         mount_from: Option<&Reference>,
         progress: &dyn ProgressSink,
     ) -> Result<()> {
+        let progress = &Classify {
+            inner: progress,
+            config: &m.config.digest,
+        };
         let mut blobs: Vec<&Descriptor> = Vec::new();
         for d in std::iter::once(&m.config).chain(&m.layers) {
             if blobs.iter().any(|b| b.digest == d.digest) {
@@ -104,6 +108,7 @@ impl Client {
                 Some(b.size),
             ));
         }
+        let blobs = crate::pull::largest_first(blobs);
         parallel::for_each(self.config.parallelism, &blobs, |b| {
             self.push_blob(target, &b.digest, b.size, store, mount_from, progress)
                 .map(|_| ())

@@ -11,6 +11,6 @@ mod spec;
 
 pub use cache::{busybox_bundle, cached_busybox_rootfs};
 pub use error::{FixtureError, Result};
-pub use image::{BUSYBOX_CREATED, busybox_archive, busybox_image};
+pub use image::{BUSYBOX_CREATED, busybox_archive, busybox_image, layered_archive, layered_image};
 pub use rootfs::{BUSYBOX, NOBODY_UID, RBOX_UID, busybox_rootfs};
 pub use spec::{OCI_VERSION, runtime_spec, write_spec};

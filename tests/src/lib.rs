@@ -5,6 +5,7 @@
 
 mod cgroup;
 mod child;
+pub mod distribution;
 pub mod fake_registry;
 mod id;
 pub mod mountinfo;

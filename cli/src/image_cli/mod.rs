@@ -1,8 +1,11 @@
 //! Image commands: `images`, `image inspect`, `tag`, `rmi`, `image
 //! prune`, `save`, `load` — argument parsing and presentation over
-//! rbox-image.
+//! rbox-image — and the registry commands (`pull`, `push`, `login`,
+//! `logout`) in [`registry`].
 
 pub(crate) mod format;
+mod progress;
+pub mod registry;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -39,6 +42,10 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Read images from a tar archive.
     Load(LoadArgs),
+    /// Download an image from a registry.
+    Pull(registry::PullArgs),
+    /// Upload an image to a registry.
+    Push(registry::PushArgs),
 }
 
 /// `rbox images`.
@@ -190,6 +197,8 @@ fn run(global: &Global, cmd: ImageCommand) -> Result<()> {
         ImageCommand::Prune(a) => prune(&store, a.all),
         ImageCommand::Save(a) => save(&store, a),
         ImageCommand::Load(a) => load(&store, a),
+        ImageCommand::Pull(a) => registry::pull(global, &store, a),
+        ImageCommand::Push(a) => registry::push(global, &store, a),
     }
 }
 

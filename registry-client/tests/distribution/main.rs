@@ -6,18 +6,17 @@
 
 #[path = "../common/mod.rs"]
 mod common;
-mod harness;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use harness::{Distribution, Mode, PASSWORD, TLS_HOST, USER, available};
 use rbox_image::manifest::Platform;
 use rbox_image::{Digest, Reference, Store};
 use rbox_registry::{
     BlobPush, Client, ClientConfig, Credential, Error, NoProgress, StaticCredentials, media,
 };
 use rbox_test_support::TempRoot;
+use rbox_test_support::distribution::{Distribution, Mode, PASSWORD, TLS_HOST, USER, available};
 
 fn config(reg: &Distribution) -> ClientConfig {
     let mut c = ClientConfig::default();

@@ -1,6 +1,7 @@
 //! Starts Debian's `docker-registry` (distribution 2.8) on a free loopback
-//! port with its own storage and config in a temp dir, in one of four
-//! modes, and kills that process (only it) on drop.
+//! port with its own storage and config in a temp dir, in one of five
+//! modes, and kills that process (only it) on drop. Shared by the
+//! registry client's tests and the end-to-end suites of `integration/`.
 
 use std::fs;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -8,29 +9,41 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rbox_test_support::fake_registry::{HttpResponse, HttpServer, base64};
-use rbox_test_support::{TempRoot, have_command, require};
+use crate::fake_registry::{HttpResponse, HttpServer, base64};
+use crate::{TempRoot, have_command, require};
 
+/// Debian's registry binary.
 pub const REGISTRY_BIN: &str = "/usr/bin/docker-registry";
+/// The user of the htpasswd and token modes.
 pub const USER: &str = "rboxuser";
+/// [`USER`]'s password.
 pub const PASSWORD: &str = "s3cret-pass";
 /// The TLS mode's host name (resolved to 127.0.0.1 by the client).
 pub const TLS_HOST: &str = "registry.test";
 
+/// How the registry is reached and authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
+    /// Plain HTTP, anonymous.
     Http,
+    /// TLS with a throw-away CA, anonymous.
     Tls,
     /// TLS that also demands a client certificate signed by the CA.
     MutualTls,
+    /// Plain HTTP with htpasswd basic auth ([`USER`], [`PASSWORD`]).
     Htpasswd,
+    /// Plain HTTP with bearer tokens from a token server of our own.
     Token,
 }
 
+/// A running registry; dropping it kills the process.
 pub struct Distribution {
     child: Child,
+    /// Its config, storage (`storage/`), log and certificates.
     pub dir: TempRoot,
+    /// The loopback port.
     pub port: u16,
+    /// How it was started.
     pub mode: Mode,
     _token_server: Option<HttpServer>,
 }
@@ -174,6 +187,7 @@ fn make_client_cert(dir: &Path) {
 }
 
 impl Distribution {
+    /// Starts a registry in `mode` and waits until it listens.
     pub fn start(mode: Mode) -> Self {
         let dir = TempRoot::new("rbox-distribution").expect("temp dir");
         let port = free_port();
@@ -265,6 +279,7 @@ impl Distribution {
         }
     }
 
+    /// The loopback address it listens on.
     pub fn addr(&self) -> SocketAddr {
         format!("127.0.0.1:{}", self.port).parse().unwrap()
     }
