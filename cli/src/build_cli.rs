@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -66,6 +66,11 @@ pub struct BuildArgsCli {
     /// Absolute cgroup parent of the build containers.
     #[arg(long, default_value = "/rbox/build")]
     pub cgroup_parent: String,
+    /// Push every `-t` name after the build.
+    #[arg(long)]
+    pub push: bool,
+    #[command(flatten)]
+    pub registry: crate::image_cli::registry::RegistryOpts,
 }
 
 /// Runs `rbox build`.
@@ -206,10 +211,11 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
             let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
             req.labels.insert(k.to_string(), v.to_string());
         }
-        req.puller = Some(puller(global));
+        req.puller = Some(puller(global, &a.registry));
         let quiet = a.quiet || a.progress == "quiet";
         let json = a.progress == "json";
-        let mut err = io::stderr().lock();
+        // Not held: pushes report progress from other threads.
+        let mut err = io::stderr();
         let started = Instant::now();
         let mut printer = |e: Event| {
             if quiet {
@@ -287,6 +293,25 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
                 }
             }
         }
+        if a.push {
+            if tags.is_empty() {
+                bail!("--push needs at least one -t name to push to");
+            }
+            for t in &tags {
+                crate::image_cli::registry::push(
+                    global,
+                    &store,
+                    crate::image_cli::registry::PushArgs {
+                        name: t.to_string(),
+                        output: crate::image_cli::registry::OutputOpts {
+                            quiet,
+                            format: None,
+                        },
+                        registry: a.registry.clone(),
+                    },
+                )?;
+            }
+        }
         if a.quiet {
             println!("{}", built.id);
         }
@@ -298,25 +323,28 @@ fn run(global: &Global, a: BuildArgsCli) -> Result<()> {
     result
 }
 
-/// Pulls a missing base image through the registry client.
-fn puller(global: &Global) -> Puller {
-    let data_root: PathBuf = global.data_root.clone();
+/// Pulls a missing base image through the registry client, with the
+/// same auth file, TLS and insecure-registry settings as `rbox pull`.
+fn puller(global: &Global, opts: &crate::image_cli::registry::RegistryOpts) -> Puller {
+    let global = global.clone();
+    let opts = opts.clone();
     Puller(std::sync::Arc::new(
         move |reference: &str, platform: &Platform| {
-            pull(&data_root, reference, platform).map_err(|e| format!("{e:#}"))
+            pull(&global, &opts, reference, platform).map_err(|e| format!("{e:#}"))
         },
     ))
 }
 
-fn pull(data_root: &Path, reference: &str, platform: &Platform) -> Result<()> {
-    let store = Store::open(data_root)?;
+fn pull(
+    global: &Global,
+    opts: &crate::image_cli::registry::RegistryOpts,
+    reference: &str,
+    platform: &Platform,
+) -> Result<()> {
+    let store = Store::open(&global.data_root)?;
     let name = Reference::parse(reference)?;
-    let creds = rbox_registry::auth::CredentialStore::from_process(None)?;
-    let client = rbox_registry::Client::new(
-        rbox_registry::ClientConfig::default(),
-        std::sync::Arc::new(creds),
-    );
-    eprintln!("pulling {name}");
+    let client = crate::image_cli::registry::client(global, opts)?;
+    eprintln!("pulling {}", name.familiar());
     client.pull(&name, platform, &store, &rbox_registry::NoProgress)?;
     Ok(())
 }

@@ -480,3 +480,53 @@ fn login_against_bearer_tokens_and_image_subcommands() {
         env.inspect("a", &name)["Descriptor"]["digest"]
     );
 }
+
+#[test]
+fn build_push_then_pull_the_built_image_elsewhere() {
+    if !ready("build_push_then_pull_the_built_image_elsewhere", Mode::Http) {
+        return;
+    }
+    if !rbox_test_support::require_root("build_push_then_pull_the_built_image_elsewhere") {
+        return;
+    }
+    let reg = Distribution::start(Mode::Http);
+    let host = format!("localhost:{}", reg.port);
+    let env = Env::new();
+    // The base image comes from the registry: build pulls it itself.
+    env.busybox("seed");
+    let base = format!("{host}/base/busybox:1");
+    ok(&env.rbox("seed", &["tag", "busybox", &base]));
+    ok(&env.rbox("seed", &["push", "-q", &base]));
+    let ctx = env.tmp.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {base}\nRUN echo built > /built.txt\nCMD [\"cat\", \"/built.txt\"]\n"),
+    )
+    .unwrap();
+    let name = format!("{host}/app/built:1");
+    let cgroup = format!("/rbox-test/{}", rbox_test_support::unique_id("bpush"));
+    let _guard = rbox_test_support::CgroupGuard::new(cgroup.clone());
+    let o = env.rbox(
+        "builder",
+        &[
+            "build",
+            "--cgroup-parent",
+            &cgroup,
+            "-t",
+            &name,
+            "--push",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let log = stderr(&o);
+    assert!(o.status.success(), "{log}");
+    assert!(log.contains("pulling"), "the base was pulled: {log}");
+    let built = env.inspect("builder", &name);
+    assert_eq!(
+        skopeo_digest(&format!("docker://{name}")),
+        built["Descriptor"]["digest"].as_str().unwrap()
+    );
+    ok(&env.rbox("fresh", &["pull", "-q", &name]));
+    assert_eq!(env.inspect("fresh", &name)["Id"], built["Id"]);
+}

@@ -146,7 +146,7 @@ fn client_config(opts: &RegistryOpts) -> ClientConfig {
     c
 }
 
-fn client(global: &Global, opts: &RegistryOpts) -> Result<Client> {
+pub(crate) fn client(global: &Global, opts: &RegistryOpts) -> Result<Client> {
     let creds = credential_store(global, opts.authfile.as_deref())?;
     Ok(Client::new(client_config(opts), Arc::new(creds)))
 }
