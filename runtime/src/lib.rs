@@ -5,6 +5,7 @@ pub use oci_spec;
 pub mod cgroup;
 mod channel;
 mod container;
+pub mod defaults;
 pub mod error;
 mod exec;
 pub mod hook;

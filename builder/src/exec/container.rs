@@ -1,6 +1,7 @@
 //! Build containers: a RUN step's command executed through rbox-runtime
 //! on the step's overlay snapshot, with docker's default confinement
-//! (its capability set, masked and read-only /proc and /sys paths,
+//! ([`rbox_runtime::defaults`]: its capability set, masked and read-only
+//! /proc and /sys paths,
 //! private pid/ipc/uts/mount/cgroup namespaces), output captured line by
 //! line for the progress display and the error message.
 //!
@@ -20,47 +21,7 @@ use serde_json::{Value, json};
 use super::ExecError;
 use super::user::User;
 
-/// docker's default capability set.
-pub const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
-
-/// docker's masked paths.
-pub const MASKED_PATHS: [&str; 10] = [
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-];
-
-/// docker's read-only paths.
-pub const READONLY_PATHS: [&str; 6] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-    "/sys/devices/virtual/powercap",
-];
+use rbox_runtime::defaults::{DOCKER_CAPS, MASKED_PATHS, READONLY_PATHS};
 
 /// How many output lines an error quotes.
 const TAIL_LINES: usize = 10;
@@ -133,7 +94,7 @@ pub struct RunOutcome {
 
 /// The OCI spec of a build container over `rootfs`.
 pub fn spec(rootfs: &Path, id: &str, o: &RunOptions) -> Value {
-    let caps = json!(DEFAULT_CAPS);
+    let caps = json!(DOCKER_CAPS);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),

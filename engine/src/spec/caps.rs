@@ -52,22 +52,7 @@ pub const ALL_CAPS: &[&str] = &[
 ];
 
 /// Docker's default capability set.
-pub const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
+pub use rbox_runtime::defaults::DOCKER_CAPS as DEFAULT_CAPS;
 
 fn normalize(flag: &'static str, c: &str) -> Result<String> {
     let up = c.trim().to_ascii_uppercase();

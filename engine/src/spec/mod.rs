@@ -32,30 +32,7 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 /// Where `--init` puts the init binary in the container (docker's path).
 pub const INIT_PATH: &str = "/sbin/docker-init";
 
-/// Paths masked with /dev/null or an empty read-only tmpfs (docker's).
-pub const MASKED_PATHS: &[&str] = &[
-    "/proc/asound",
-    "/proc/acpi",
-    "/proc/interrupts",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/proc/scsi",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-];
-
-/// Paths made read-only (docker's).
-pub const READONLY_PATHS: &[&str] = &[
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
+pub use rbox_runtime::defaults::{MASKED_PATHS, READONLY_PATHS};
 
 /// The network namespace a container gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
