@@ -47,6 +47,11 @@ pub struct ClientConfig {
     /// Static name resolution, as curl's `--resolve`: `(host, address)`
     /// pairs used instead of DNS (the host without its port).
     pub resolve: Vec<(String, std::net::SocketAddr)>,
+    /// Unpack each layer (into the store's `layers/<chain id>`) as soon as
+    /// it is downloaded, in the same worker, so `run` finds the image
+    /// ready — docker's "Extracting". Needs root (overlay whiteouts are
+    /// device nodes); off, layers are unpacked on first use.
+    pub unpack_layers: bool,
 }
 
 impl Default for ClientConfig {
@@ -69,6 +74,7 @@ impl Default for ClientConfig {
             max_manifest_size: 4 * 1024 * 1024,
             max_redirects: 10,
             resolve: Vec::new(),
+            unpack_layers: running_as_root(),
         }
     }
 }
@@ -160,4 +166,11 @@ mod tests {
         assert!(!is_ecr_host("dkr.ecr.us-east-1.amazonaws.com"));
         assert!(!is_ecr_host("example.com"));
     }
+}
+
+/// Unpacking needs root (device-node whiteouts, owners): on by default
+/// only then. `/proc/self` belongs to the process's effective uid.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

@@ -19,6 +19,8 @@ pub enum ProgressState {
     Mounted,
     /// Bytes leaving (`bytes` of `total`).
     Uploading,
+    /// A downloaded layer being unpacked into the store.
+    Extracting,
     /// Finished.
     Done,
 }

@@ -8,7 +8,7 @@
 
 use rbox_image::manifest::{self, Descriptor, ManifestError, Parsed, Platform};
 use rbox_image::store::Expected;
-use rbox_image::{Reference, Store};
+use rbox_image::{Digest, Reference, Store};
 
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -91,10 +91,14 @@ impl Client {
                             Some(b.size),
                         ));
                     }
-                    parallel::for_each(self.config.parallelism, &largest_first(blobs), |b| {
-                        self.pull_blob(reference, &b.digest, Some(b.size), store, progress)
-                            .map(|_| ())
-                    })?;
+                    if self.config.unpack_layers {
+                        self.pull_and_unpack(reference, &m, store, progress)?;
+                    } else {
+                        parallel::for_each(self.config.parallelism, &largest_first(blobs), |b| {
+                            self.pull_blob(reference, &b.digest, Some(b.size), store, progress)
+                                .map(|_| ())
+                        })?;
+                    }
                     store.tag(reference, &target)?;
                     tracing::info!(%reference, digest = %target.digest, "pulled");
                     return Ok(PulledImage {
@@ -112,6 +116,78 @@ impl Client {
             what: format!("index {reference}"),
             message: "indexes nested more than two deep".to_owned(),
         })
+    }
+}
+
+impl Client {
+    /// The config first (its diff ids name the layers' directories), then
+    /// every layer in parallel, each unpacked by its worker right after
+    /// its download.
+    fn pull_and_unpack(
+        &self,
+        reference: &Reference,
+        m: &rbox_image::manifest::Manifest,
+        store: &Store,
+        progress: &dyn ProgressSink,
+    ) -> Result<()> {
+        self.pull_blob(
+            reference,
+            &m.config.digest,
+            Some(m.config.size),
+            store,
+            progress,
+        )?;
+        let config = store.read_config(&m.config.digest)?;
+        let diff_ids = &config.rootfs.diff_ids;
+        if diff_ids.len() != m.layers.len() {
+            return Err(Error::InvalidDocument {
+                registry: reference.domain().to_owned(),
+                what: format!("config {}", m.config.digest),
+                message: format!("{} diff ids for {} layers", diff_ids.len(), m.layers.len()),
+            });
+        }
+        let chain = rbox_image::manifest::chain_ids(diff_ids);
+        let jobs: Vec<(Descriptor, Digest, Digest)> = m
+            .layers
+            .iter()
+            .cloned()
+            .zip(diff_ids.iter().cloned())
+            .zip(chain)
+            .map(|((l, d), c)| (l, d, c))
+            .collect();
+        for (l, _, _) in &jobs {
+            progress.event(ProgressEvent::new(
+                &l.digest,
+                ProgressState::Waiting,
+                0,
+                Some(l.size),
+            ));
+        }
+        let mut ordered = jobs;
+        ordered.sort_by_key(|(l, _, _)| std::cmp::Reverse(l.size));
+        parallel::for_each(
+            self.config.parallelism,
+            &ordered,
+            |(l, diff_id, chain_id)| {
+                self.pull_blob(reference, &l.digest, Some(l.size), store, progress)?;
+                if !store.layer_dir(chain_id).exists() {
+                    progress.event(ProgressEvent::new(
+                        &l.digest,
+                        ProgressState::Extracting,
+                        l.size,
+                        Some(l.size),
+                    ));
+                    store.ensure_layer_dir(&l.digest, diff_id, chain_id)?;
+                    progress.event(ProgressEvent::new(
+                        &l.digest,
+                        ProgressState::Done,
+                        l.size,
+                        Some(l.size),
+                    ));
+                }
+                Ok(())
+            },
+        )
     }
 }
 

@@ -115,6 +115,7 @@ impl Display {
             ProgressState::Downloading => format!("Downloading {}", bar(e.bytes, e.total)),
             ProgressState::Uploading => format!("Pushing {}", bar(e.bytes, e.total)),
             ProgressState::Verifying => "Verifying Checksum".to_owned(),
+            ProgressState::Extracting => "Extracting".to_owned(),
             ProgressState::Exists if pull => "Already exists".to_owned(),
             ProgressState::Exists => "Layer already exists".to_owned(),
             ProgressState::Mounted => match &self.direction {
@@ -215,6 +216,7 @@ pub fn state_name(s: ProgressState) -> &'static str {
         ProgressState::Mounted => "mounted",
         ProgressState::Uploading => "uploading",
         ProgressState::Done => "done",
+        ProgressState::Extracting => "extracting",
         _ => "other",
     }
 }

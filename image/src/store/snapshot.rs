@@ -68,6 +68,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Unpacks the layer blob `blob` (uncompressed digest `diff_id`) as
+    /// the layer `chain_id`, unless it already is; returns its directory.
+    /// A pull calls this per layer as soon as the blob is in.
+    pub fn ensure_layer_dir(
+        &self,
+        blob: &Digest,
+        diff_id: &Digest,
+        chain_id: &Digest,
+    ) -> Result<PathBuf> {
+        let dir = self.layers_dir();
+        fs::create_dir_all(&dir).map_err(|e| Error::io("create directory", &dir, e))?;
+        let path = self.layer_dir(chain_id);
+        if !path.exists() {
+            self.unpack_layer(blob, diff_id, chain_id)
+                .map_err(|e| Error::Snapshot {
+                    diff_id: diff_id.clone(),
+                    chain_id: chain_id.clone(),
+                    source: Box::new(e),
+                })?;
+        }
+        Ok(path)
+    }
+
     fn unpack_layer(&self, blob: &Digest, diff_id: &Digest, chain_id: &Digest) -> Result<()> {
         let dir = self.layers_dir();
         let lock_path = dir.join(format!("{}.lock", chain_id.hex()));
