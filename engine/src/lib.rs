@@ -13,6 +13,7 @@ pub mod options;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
+pub mod stats;
 pub mod sys;
 pub mod time;
 pub mod volume;

@@ -8,6 +8,7 @@ mod logs;
 pub mod network;
 mod ps;
 mod run;
+mod stats;
 pub mod volume;
 
 use std::path::PathBuf;
@@ -117,6 +118,8 @@ pub enum EngineCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Show containers' resource usage.
+    Stats(stats::StatsArgs),
     /// Manage containers.
     Container {
         #[command(subcommand)]
@@ -322,6 +325,7 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
                 .context("running ps")?;
             Ok(if st.success() { 0 } else { 1 })
         }
+        C::Stats(a) => stats::run(engine, &a),
         C::Container {
             command: ContainerCommand::Prune { force: _ },
         } => {
