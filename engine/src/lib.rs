@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 pub mod attach;
+pub mod copy;
 mod engine;
 pub mod error;
 pub mod inspect;

@@ -3,6 +3,7 @@
 //! the work is in rbox-engine.
 
 mod attach;
+mod cp;
 mod exec;
 mod logs;
 pub mod network;
@@ -118,6 +119,8 @@ pub enum EngineCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Copy files between a container and the host.
+    Cp(cp::CpArgs),
     /// Show containers' resource usage.
     Stats(stats::StatsArgs),
     /// Manage containers.
@@ -326,6 +329,7 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
             Ok(if st.success() { 0 } else { 1 })
         }
         C::Stats(a) => stats::run(engine, &a),
+        C::Cp(a) => cp::run(engine, &a),
         C::Container {
             command: ContainerCommand::Prune { force: _ },
         } => {

@@ -30,20 +30,7 @@ impl Engine {
                 want: "it is already running",
             });
         }
-        if rec.overlay && !rootfs::is_mounted(&rec.rootfs) {
-            let store =
-                rbox_image::Store::open(&self.data_root).map_err(|source| Error::Image {
-                    name: rec.image.clone(),
-                    source,
-                })?;
-            let image = store
-                .resolve(&rec.image_id, &Platform::host())
-                .map_err(|source| Error::Image {
-                    name: rec.image_id.clone(),
-                    source,
-                })?;
-            rootfs::prepare(&store, &image, &self.containers.dir(id))?;
-        }
+        self.ensure_rootfs(&rec)?;
         self.containers.update(id, |r| {
             r.state.stopped_by_user = false;
             r.state.error.clear();
@@ -73,6 +60,25 @@ impl Engine {
         cmd.spawn()
             .map_err(|e| Error::io("starting the monitor", &self.monitor_exe, e))?;
         Ok(ours)
+    }
+
+    /// Mounts the overlay rootfs again when it is gone (after a reboot).
+    pub(crate) fn ensure_rootfs(&self, rec: &Record) -> Result<()> {
+        if rec.overlay && !rootfs::is_mounted(&rec.rootfs) {
+            let store =
+                rbox_image::Store::open(&self.data_root).map_err(|source| Error::Image {
+                    name: rec.image.clone(),
+                    source,
+                })?;
+            let image = store
+                .resolve(&rec.image_id, &Platform::host())
+                .map_err(|source| Error::Image {
+                    name: rec.image_id.clone(),
+                    source,
+                })?;
+            rootfs::prepare(&store, &image, &self.containers.dir(&rec.id))?;
+        }
+        Ok(())
     }
 
     /// Sends `signal` (a number) to the container's init.

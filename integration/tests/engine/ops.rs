@@ -43,3 +43,144 @@ fn stats_shows_limits_and_pids() {
     ok(&e.rbox(&["rm", "-f", "st", "idle"]));
     e.assert_clean(&id);
 }
+
+/// Runs `sh -c script` in the container; its stdout.
+fn sh(e: &Engine, c: &str, script: &str) -> String {
+    ok(&e.rbox(&["exec", c, "sh", "-c", script]))
+}
+
+#[test]
+fn cp_resolves_inside_the_container() {
+    guard!("cp_resolves_inside_the_container");
+    let e = Engine::new();
+    let tmp = rbox_test_support::TempRoot::new("rbox-cp").expect("temp dir");
+    let host = tmp.path().to_path_buf();
+    let h = host.display().to_string();
+    let hs = |p: &str| format!("{h}/{p}");
+    // Hostile links: absolute to a host-looking path, and climbing out.
+    let setup = format!(
+        "echo container-shadow > /etc/shadow; ln -s /etc/shadow /shadowlink; \
+         ln -s ../../../../../../.. /up; ln -s ../../../../../../..{h} /evil; \
+         ln -s {h} /evil2; mkdir -p /data/sub; echo a > /data/sub/f; \
+         chown 1234:5678 /data/sub/f; ln -s /etc/passwd /data/link; touch /ready; sleep 1000"
+    );
+    let id = ok(&e.rbox(&["run", "-d", "--name", "cpc", "busybox", "sh", "-c", &setup]))
+        .trim()
+        .to_string();
+    while !e
+        .rbox(&["exec", "cpc", "test", "-e", "/ready"])
+        .status
+        .success()
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // A link is copied as a link; -L copies what it points to in the
+    // container, never the host's /etc/shadow.
+    ok(&e.rbox(&["cp", "cpc:/shadowlink", &hs("link")]));
+    let l = std::fs::read_link(hs("link")).expect("a symlink");
+    assert_eq!(l, std::path::Path::new("/etc/shadow"));
+    ok(&e.rbox(&["cp", "-L", "cpc:/shadowlink", &hs("shadow")]));
+    assert_eq!(
+        std::fs::read_to_string(hs("shadow")).expect("copied"),
+        "container-shadow\n"
+    );
+    ok(&e.rbox(&["cp", "cpc:/up/etc/shadow", &hs("up")]));
+    assert_eq!(
+        std::fs::read_to_string(hs("up")).expect("copied"),
+        "container-shadow\n"
+    );
+    // Into the container through links that point at the host dir: they
+    // resolve inside the container, where that path does not exist.
+    std::fs::write(hs("payload"), "p\n").expect("payload");
+    for dest in ["cpc:/evil/x", "cpc:/evil2/x", "cpc:/up/evil2/x"] {
+        let o = e.rbox(&["cp", &hs("payload"), dest]);
+        assert!(!o.status.success(), "{dest}: {}", stderr(&o));
+        assert!(!host.join("x").exists(), "{dest} wrote to the host");
+    }
+    // A file into an existing directory keeps its name; .. stays inside.
+    ok(&e.rbox(&["cp", &hs("payload"), "cpc:/up/../etc/"]));
+    assert_eq!(sh(&e, "cpc", "cat /etc/payload"), "p\n");
+    // Directories: into an existing dir by name, SRC/. as contents into
+    // a new one; owners only with -a.
+    ok(&e.rbox(&["cp", "cpc:/data", &h]));
+    assert_eq!(
+        std::fs::read_to_string(hs("data/sub/f")).expect("copied"),
+        "a\n"
+    );
+    assert!(
+        std::fs::symlink_metadata(hs("data/link"))
+            .expect("link")
+            .is_symlink()
+    );
+    let owner = |p: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).expect("stat");
+        (m.uid(), m.gid())
+    };
+    assert_eq!(owner(&hs("data/sub/f")), (0, 0));
+    ok(&e.rbox(&["cp", "-a", "cpc:/data/.", &hs("archive")]));
+    assert_eq!(owner(&hs("archive/sub/f")), (1234, 5678));
+    assert!(!host.join("archive/data").exists());
+    // Host to container, with and without -a.
+    std::os::unix::fs::chown(hs("archive/sub/f"), Some(4321), Some(8765)).expect("chown");
+    ok(&e.rbox(&["cp", &hs("archive"), "cpc:/plain"]));
+    ok(&e.rbox(&["cp", "-a", &hs("archive"), "cpc:/kept"]));
+    assert_eq!(
+        sh(
+            &e,
+            "cpc",
+            "stat -c %u:%g /plain/sub/f /kept/sub/f; cat /kept/sub/f"
+        ),
+        "0:0\n4321:8765\na\n"
+    );
+    // Errors as docker's: a dir onto a file, a missing parent.
+    let o = e.rbox(&["cp", "cpc:/data", &hs("payload")]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    let o = e.rbox(&["cp", &hs("payload"), "cpc:/no/such/dir/"]);
+    assert!(!o.status.success(), "{}", stderr(&o));
+    // Tar streams both ways.
+    let o = e.command(&["cp", "cpc:/data", "-"]).output().expect("cp -");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tar = std::process::Command::new("tar")
+        .args(["-tvf", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().expect("stdin").write_all(&o.stdout)?;
+            c.wait_with_output()
+        })
+        .expect("tar -t");
+    let list = String::from_utf8_lossy(&tar.stdout).to_string();
+    assert!(list.contains("data/sub/f"), "{list}");
+    assert!(list.contains("1234/5678"), "{list}");
+    assert!(list.contains("data/link -> /etc/passwd"), "{list}");
+    let archive = std::process::Command::new("tar")
+        .args(["-C", &hs("archive"), "-cf", "-", "."])
+        .output()
+        .expect("tar -c");
+    let mut child = e
+        .command(&["cp", "-a", "-", "cpc:/tmp"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("cp - in");
+    {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&archive.stdout)
+            .expect("writing the tar");
+    }
+    assert!(child.wait().expect("cp").success());
+    assert_eq!(sh(&e, "cpc", "stat -c %u:%g /tmp/sub/f"), "4321:8765\n");
+    // A stopped container's files are still reachable.
+    ok(&e.rbox(&["stop", "-t", "0", "cpc"]));
+    ok(&e.rbox(&["cp", &hs("payload"), "cpc:/after"]));
+    ok(&e.rbox(&["cp", "cpc:/after", &hs("after")]));
+    assert_eq!(std::fs::read_to_string(hs("after")).expect("copied"), "p\n");
+    ok(&e.rbox(&["rm", "cpc"]));
+    e.assert_clean(&id);
+}
