@@ -72,6 +72,8 @@ pub struct State {
     pub error: String,
     /// Set by stop/kill: the restart policy must not restart it.
     pub stopped_by_user: bool,
+    /// Frozen by `rbox pause` (the status stays running).
+    pub paused: bool,
 }
 
 /// A container record.

@@ -98,7 +98,9 @@ impl Engine {
         c.kill(signal, false).map_err(|source| Error::Runtime {
             id: id.into(),
             source,
-        })
+        })?;
+        self.thaw_after_signal(&rec);
+        Ok(())
     }
 
     /// `rbox stop`: `signal` (default: the container's stop signal), then
@@ -119,6 +121,7 @@ impl Engine {
         if let Ok(c) = self.runtime_container(&rec) {
             let _ = c.kill(signal.unwrap_or(rec.stop_signal), false);
         }
+        self.thaw_after_signal(&rec);
         if self.wait_until(id, Some(Duration::from_secs(t)), |s| s != Status::Running) {
             return Ok(());
         }
@@ -192,6 +195,7 @@ impl Engine {
             if let Ok(c) = self.runtime_container(&rec) {
                 let _ = c.kill(libc::SIGKILL, true);
             }
+            self.thaw_after_signal(&rec);
             self.wait_until(id, Some(Duration::from_secs(30)), |s| {
                 s != Status::Running && s != Status::Restarting
             });

@@ -184,3 +184,69 @@ fn cp_resolves_inside_the_container() {
     ok(&e.rbox(&["rm", "cpc"]));
     e.assert_clean(&id);
 }
+
+#[test]
+fn pause_unpause_rename() {
+    guard!("pause_unpause_rename");
+    let e = Engine::new();
+    let id = ok(&e.rbox(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do date +%s%N > /tick; sleep 0.05; done",
+    ]))
+    .trim()
+    .to_string();
+    let tick = || ok(&e.rbox(&["cp", "ticker:/tick", "-"]));
+    ok(&e.rbox(&["pause", "ticker"]));
+    let v = e.inspect("ticker");
+    assert_eq!(
+        (
+            v["State"]["Status"].as_str(),
+            v["State"]["Paused"].as_bool()
+        ),
+        (Some("paused"), Some(true))
+    );
+    let st = ok(&e.rbox(&["ps", "--format", "{{.Status}}|{{.State}}"]));
+    assert!(st.trim().ends_with("(Paused)|paused"), "{st}");
+    assert_eq!(
+        ok(&e.rbox(&["ps", "-q", "--filter", "status=paused"])).trim(),
+        &id[..12]
+    );
+    // Frozen: the file does not change.
+    let a = tick();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(a, tick(), "the loop ran while paused");
+    let o = e.rbox(&["exec", "ticker", "true"]);
+    assert!(stderr(&o).contains("paused"), "{}", stderr(&o));
+    assert!(!e.rbox(&["pause", "ticker"]).status.success());
+    ok(&e.rbox(&["unpause", "ticker"]));
+    assert_eq!(e.inspect("ticker")["State"]["Status"], "running");
+    let a = tick();
+    let mut moved = false;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        if tick() != a {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved, "the loop did not resume");
+    assert!(!e.rbox(&["unpause", "ticker"]).status.success());
+    // Rename: the old name is free, the new one taken.
+    ok(&e.rbox(&["create", "--name", "other", "busybox", "true"]));
+    let o = e.rbox(&["rename", "ticker", "other"]);
+    assert!(stderr(&o).contains("already in use"), "{}", stderr(&o));
+    ok(&e.rbox(&["rename", "ticker", "tocker"]));
+    assert_eq!(e.inspect("tocker")["Id"], id.as_str());
+    assert!(!e.rbox(&["inspect", "ticker"]).status.success());
+    ok(&e.rbox(&["rename", "other", "ticker"]));
+    // A paused container is still removed by rm -f (thawed after SIGKILL).
+    ok(&e.rbox(&["pause", "tocker"]));
+    ok(&e.rbox(&["rm", "-f", "tocker", "ticker"]));
+    e.assert_clean(&id);
+}
