@@ -202,6 +202,18 @@ impl Containers {
         fs::File::open(&p).is_ok_and(|f| f.try_lock().is_err())
     }
 
+    /// The lock of a container directory, if nobody holds it.
+    pub fn try_lock_dir(&self, dir: &Path) -> Option<Lock> {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .ok()?;
+        f.try_lock().ok()?;
+        Some(Lock { _file: f })
+    }
+
     /// Container directories without a record, and `.<id>.tmp` ones older
     /// than a minute (ids of the temporary ones are `None`).
     pub fn partial_dirs(&self) -> Result<Vec<(Option<String>, PathBuf)>> {

@@ -259,7 +259,13 @@ impl Engine {
     pub fn sweep(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for (id, dir) in self.containers.partial_dirs()? {
-            if self.containers.busy_dir(&dir) {
+            // Under its lock, and still without a record: a create that
+            // finished (saved and unlocked) since the listing is not
+            // remains.
+            let Some(_lock) = self.containers.try_lock_dir(&dir) else {
+                continue;
+            };
+            if id.is_some() && dir.join("config.json").exists() {
                 continue;
             }
             tracing::info!(
