@@ -250,3 +250,18 @@ fn pause_unpause_rename() {
     ok(&e.rbox(&["rm", "-f", "tocker", "ticker"]));
     e.assert_clean(&id);
 }
+
+#[test]
+fn network_none_has_loopback_up() {
+    guard!("network_none_has_loopback_up");
+    let e = Engine::new();
+    let out = ok(&e.rbox(&[
+        "run", "--rm", "--network", "none", "busybox", "sh", "-c",
+        "ip -o link show lo; ip -o addr show lo; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo pong; ls /sys/class/net",
+    ]));
+    assert!(out.contains("LOOPBACK,UP"), "{out}");
+    assert!(out.contains("inet 127.0.0.1/8"), "{out}");
+    assert!(out.contains("pong"), "{out}");
+    assert!(out.trim_end().ends_with("\nlo"), "only lo: {out}");
+    e.assert_clean("");
+}
