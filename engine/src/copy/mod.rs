@@ -15,21 +15,23 @@
 //! never follows a link) and `unpack` (which resolves every entry inside
 //! its target).
 
+mod scope;
 mod tree;
 
 use std::ffi::CString;
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::OFlag;
 use nix::sys::stat::{FileStat, Mode, SFlag};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::record::Status;
+use scope::{Mount, Scope};
 
 /// How `rbox cp` copies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,7 +57,7 @@ impl CopyOptions {
 impl Engine {
     /// `rbox cp CONTAINER:SRC DEST`.
     pub fn copy_out(&self, id: &str, src: &str, dest: &Path, opts: &CopyOptions) -> Result<()> {
-        let root = Scope::Container(self.container_root(id)?);
+        let root = self.container_scope(id)?;
         let src_end = Src::resolve(&root, src, opts)?;
         let dest = dest.to_string_lossy();
         place(&src_end, &Scope::Host, &dest, opts)
@@ -63,8 +65,9 @@ impl Engine {
 
     /// `rbox cp SRC CONTAINER:DEST`.
     pub fn copy_in(&self, id: &str, src: &Path, dest: &str, opts: &CopyOptions) -> Result<()> {
-        let root = Scope::Container(self.container_root(id)?);
+        let root = self.container_scope(id)?;
         let src_end = Src::resolve(&Scope::Host, &src.to_string_lossy(), opts)?;
+        writable(&root, dest)?;
         place(&src_end, &root, dest, opts)
     }
 
@@ -77,7 +80,7 @@ impl Engine {
         out: impl Write,
         opts: &CopyOptions,
     ) -> Result<()> {
-        let root = Scope::Container(self.container_root(id)?);
+        let root = self.container_scope(id)?;
         let src_end = Src::resolve(&root, src, opts)?;
         tree::write_tar(&src_end, out)
     }
@@ -91,7 +94,8 @@ impl Engine {
         dest: &str,
         opts: &CopyOptions,
     ) -> Result<()> {
-        let root = Scope::Container(self.container_root(id)?);
+        let root = self.container_scope(id)?;
+        writable(&root, dest)?;
         let dir = root
             .open(dest, OFlag::O_DIRECTORY | OFlag::O_RDONLY, true)
             .map_err(|e| match e {
@@ -104,9 +108,10 @@ impl Engine {
         tree::unpack_into(input, &dir, dest, opts.archive)
     }
 
-    /// A descriptor of the container's root filesystem, mounting the
-    /// overlay again when it is gone (after a host reboot, say).
-    fn container_root(&self, id: &str) -> Result<OwnedFd> {
+    /// The container's paths: a descriptor of its root filesystem
+    /// (mounting the overlay again when it is gone, after a host reboot
+    /// say) and its volumes and bind mounts.
+    fn container_scope(&self, id: &str) -> Result<Scope> {
         let rec = self.record(id)?;
         if rec.state.status == Status::Removing {
             return Err(Error::WrongState {
@@ -116,46 +121,19 @@ impl Engine {
             });
         }
         self.ensure_rootfs(&rec)?;
-        nix::fcntl::open(
+        let root = nix::fcntl::open(
             &rec.rootfs,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
-        .map_err(|e| Error::io("opening", &rec.rootfs, e.into()))
-    }
-}
-
-/// Where paths are resolved: the host, or inside a container's root.
-enum Scope {
-    Host,
-    Container(OwnedFd),
-}
-
-impl Scope {
-    /// Opens `path`; the last component is followed only with `follow`.
-    fn open(&self, path: &str, flags: OFlag, follow: bool) -> nix::Result<OwnedFd> {
-        let nofollow = if follow {
-            OFlag::empty()
-        } else {
-            OFlag::O_NOFOLLOW
-        };
-        let flags = flags | nofollow | OFlag::O_CLOEXEC;
-        match self {
-            Scope::Host => nix::fcntl::open(path, flags, Mode::empty()),
-            Scope::Container(root) => {
-                let rel = path.trim_start_matches('/');
-                let rel = if rel.is_empty() { "." } else { rel };
-                let how = OpenHow::new()
-                    .flags(flags)
-                    .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-                loop {
-                    match nix::fcntl::openat2(root.as_fd(), rel, how) {
-                        Err(Errno::EAGAIN) => continue,
-                        other => return other,
-                    }
-                }
-            }
-        }
+        .map_err(|e| Error::io("opening", &rec.rootfs, e.into()))?;
+        let mounts = rec
+            .mounts
+            .iter()
+            .filter(|m| m.kind != "tmpfs" && !m.source.is_empty())
+            .map(|m| Mount::new(&m.destination, &m.source, m.rw))
+            .collect();
+        Ok(Scope::Container { root, mounts })
     }
 }
 
@@ -298,6 +276,17 @@ fn place(src: &Src, scope: &Scope, dest: &str, opts: &CopyOptions) -> Result<()>
         .open(&spec.parent, OFlag::O_DIRECTORY | OFlag::O_RDONLY, true)
         .map_err(|e| io_err(dest, "opening the destination's parent directory", e))?;
     tree::place_entry(src, &parent, &cname(&spec.name)?, dest, opts)
+}
+
+/// Refuses a destination on a read-only volume or bind, as docker does.
+fn writable(scope: &Scope, dest: &str) -> Result<()> {
+    if scope.read_only(dest) {
+        return Err(Error::Copy {
+            path: dest.into(),
+            reason: "the destination is on a read-only mount",
+        });
+    }
+    Ok(())
 }
 
 fn reopen_dir(fd: &OwnedFd, given: &str) -> Result<OwnedFd> {

@@ -265,3 +265,49 @@ fn network_none_has_loopback_up() {
     assert!(out.trim_end().ends_with("\nlo"), "only lo: {out}");
     e.assert_clean("");
 }
+
+#[test]
+fn cp_goes_through_volumes_and_binds() {
+    guard!("cp_goes_through_volumes_and_binds");
+    let e = Engine::new();
+    let tmp = rbox_test_support::TempRoot::new("rbox-cp-mounts").expect("temp dir");
+    let bind = tmp.path().join("bind");
+    std::fs::create_dir(&bind).expect("bind dir");
+    std::fs::write(bind.join("host.txt"), "from host\n").expect("host file");
+    let file = tmp.path().join("payload");
+    std::fs::write(&file, "p\n").expect("payload");
+    let ro = format!("{}:/ro:ro", bind.display());
+    let id = ok(&e.rbox(&[
+        "run",
+        "-d",
+        "--name",
+        "vols",
+        "-v",
+        "cpvol:/data",
+        "-v",
+        &ro,
+        "busybox",
+        "sleep",
+        "1000",
+    ]))
+    .trim()
+    .to_string();
+    // Into the volume, as the container sees it.
+    ok(&e.rbox(&["cp", &file.display().to_string(), "vols:/data/in.txt"]));
+    assert_eq!(sh(&e, "vols", "cat /data/in.txt"), "p\n");
+    ok(&e.rbox(&["cp", &file.display().to_string(), "vols:/data/../data/"]));
+    assert_eq!(sh(&e, "vols", "cat /data/payload"), "p\n");
+    // Out of a read-only bind; into it is refused.
+    let out = tmp.path().join("out.txt");
+    ok(&e.rbox(&["cp", "vols:/ro/host.txt", &out.display().to_string()]));
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("copied"),
+        "from host\n"
+    );
+    let o = e.rbox(&["cp", &file.display().to_string(), "vols:/ro/"]);
+    assert!(stderr(&o).contains("read-only"), "{}", stderr(&o));
+    assert!(!bind.join("payload").exists());
+    ok(&e.rbox(&["rm", "-f", "-v", "vols"]));
+    ok(&e.rbox(&["volume", "rm", "cpvol"]));
+    e.assert_clean(&id);
+}
