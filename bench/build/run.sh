@@ -32,11 +32,12 @@ cleanup() {
         [ -d "${h}rbox-bench" ] && find "${h}rbox-bench" -depth -type d -exec rmdir {} + 2>/dev/null || true
     done
     # buildah's overlay storage leaves mounts under its root until shut down.
-    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    { grep -o " $work[^ ]*" /proc/self/mountinfo || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 "$fixture" busybox-archive "$work/busybox.tar" >/dev/null
-exec python3 "$here/bench.py" --rbox "$rbox" --work "$work" --busybox "$work/busybox.tar" \
+# Not exec: the EXIT trap must run to unmount and remove the work dir.
+python3 "$here/bench.py" --rbox "$rbox" --work "$work" --busybox "$work/busybox.tar" \
     --runs "$runs" --warmup "${WARMUP:-1}" ${JSON:+--json "$JSON"}

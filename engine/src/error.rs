@@ -154,6 +154,34 @@ pub enum Error {
         #[source]
         source: nix::Error,
     },
+    /// `rbox cp` cannot copy between these paths.
+    #[error("copying {path}: {reason}")]
+    Copy {
+        /// The path as the user gave it.
+        path: String,
+        /// Why not.
+        reason: &'static str,
+    },
+    /// A file operation of `rbox cp` failed.
+    #[error("copying {path}: {op}")]
+    CopyIo {
+        /// The path as the user gave it.
+        path: String,
+        /// What failed.
+        op: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Packing or unpacking the copied tree failed.
+    #[error("copying {path}")]
+    CopyTree {
+        /// The path as the user gave it.
+        path: String,
+        /// The layer code's error.
+        #[source]
+        source: rbox_image::Error,
+    },
     /// A record file is not valid JSON of the expected shape.
     #[error("container record {path} is corrupt")]
     Record {

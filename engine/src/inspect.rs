@@ -29,15 +29,16 @@ pub fn inspect(r: &Record) -> Value {
             s.to_string()
         }
     };
+    let paused = st.paused && st.status == Status::Running;
     json!({
         "Id": r.id,
         "Created": r.created,
         "Path": r.command.first().cloned().unwrap_or_default(),
         "Args": r.command.iter().skip(1).collect::<Vec<_>>(),
         "State": {
-            "Status": st.status.to_string(),
+            "Status": if paused { "paused".to_string() } else { st.status.to_string() },
             "Running": st.status == Status::Running,
-            "Paused": false,
+            "Paused": paused,
             "Restarting": st.status == Status::Restarting,
             "OOMKilled": st.oom_killed,
             "Dead": st.status == Status::Dead,

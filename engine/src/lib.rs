@@ -2,6 +2,7 @@
 #![recursion_limit = "256"]
 
 pub mod attach;
+pub mod copy;
 mod engine;
 pub mod error;
 pub mod inspect;
@@ -13,6 +14,7 @@ pub mod options;
 pub mod record;
 pub mod rootfs;
 pub mod spec;
+pub mod stats;
 pub mod sys;
 pub mod time;
 pub mod volume;

@@ -72,6 +72,8 @@ pub struct State {
     pub error: String,
     /// Set by stop/kill: the restart policy must not restart it.
     pub stopped_by_user: bool,
+    /// Frozen by `rbox pause` (the status stays running).
+    pub paused: bool,
 }
 
 /// A container record.
@@ -198,6 +200,18 @@ impl Containers {
     pub fn busy_dir(&self, dir: &Path) -> bool {
         let p = dir.join("lock");
         fs::File::open(&p).is_ok_and(|f| f.try_lock().is_err())
+    }
+
+    /// The lock of a container directory, if nobody holds it.
+    pub fn try_lock_dir(&self, dir: &Path) -> Option<Lock> {
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .ok()?;
+        f.try_lock().ok()?;
+        Some(Lock { _file: f })
     }
 
     /// Container directories without a record, and `.<id>.tmp` ones older

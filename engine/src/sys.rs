@@ -98,3 +98,34 @@ pub(crate) fn dup2_raw(fd: BorrowedFd<'_>, target: RawFd) -> nix::Result<()> {
     }
     Ok(())
 }
+
+/// Brings `lo` up in the calling thread's network namespace (what CNI's
+/// loopback plugin does, without running it): the kernel then gives it
+/// 127.0.0.1 and ::1.
+pub(crate) fn loopback_up() -> nix::Result<()> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    let sock = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain data for which all zero bytes are valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads ifr_name and writes the flags of the
+    // ifreq we own, which outlives the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    // SAFETY: the kernel just set ifru_flags, the union's field for this
+    // request.
+    unsafe { req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS reads the ifreq we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(nix::errno::Errno::last());
+    }
+    Ok(())
+}

@@ -127,6 +127,13 @@ pub fn is_ecr_host(host: &str) -> bool {
         && !parts[3].is_empty()
 }
 
+/// Unpacking needs root (device-node whiteouts, owners): on by default
+/// only then. `/proc/self` belongs to the process's effective uid.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,11 +173,4 @@ mod tests {
         assert!(!is_ecr_host("dkr.ecr.us-east-1.amazonaws.com"));
         assert!(!is_ecr_host("example.com"));
     }
-}
-
-/// Unpacking needs root (device-node whiteouts, owners): on by default
-/// only then. `/proc/self` belongs to the process's effective uid.
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }

@@ -50,6 +50,12 @@ pub fn run(engine: &Engine, a: ExecArgs) -> Result<u8> {
     if rec.state.status != Status::Running {
         bail!("container {} is not running", a.container);
     }
+    if rec.state.paused {
+        bail!(
+            "container {} is paused, unpause the container before exec",
+            a.container
+        );
+    }
     rbox_runtime::ensure_sealed_self()?;
     let c = engine.runtime_container(&rec)?;
     let mut p = c.spec()?.process().clone().unwrap_or_default();

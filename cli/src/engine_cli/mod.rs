@@ -3,11 +3,13 @@
 //! the work is in rbox-engine.
 
 mod attach;
+mod cp;
 mod exec;
 mod logs;
 pub mod network;
 mod ps;
 mod run;
+mod stats;
 pub mod volume;
 
 use std::path::PathBuf;
@@ -117,6 +119,29 @@ pub enum EngineCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         ps_args: Vec<String>,
     },
+    /// Freeze every process of containers.
+    Pause {
+        /// Containers.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw paused containers.
+    Unpause {
+        /// Containers.
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container.
+    Rename {
+        /// The container.
+        container: String,
+        /// Its new name.
+        new_name: String,
+    },
+    /// Copy files between a container and the host.
+    Cp(cp::CpArgs),
+    /// Show containers' resource usage.
+    Stats(stats::StatsArgs),
     /// Manage containers.
     Container {
         #[command(subcommand)]
@@ -321,6 +346,25 @@ fn dispatch(engine: &Engine, cmd: EngineCommand) -> Result<u8> {
                 .status()
                 .context("running ps")?;
             Ok(if st.success() { 0 } else { 1 })
+        }
+        C::Stats(a) => stats::run(engine, &a),
+        C::Cp(a) => cp::run(engine, &a),
+        C::Pause { containers } => each(&containers, |c| {
+            engine.pause(&engine.resolve(c)?)?;
+            println!("{c}");
+            Ok(())
+        }),
+        C::Unpause { containers } => each(&containers, |c| {
+            engine.unpause(&engine.resolve(c)?)?;
+            println!("{c}");
+            Ok(())
+        }),
+        C::Rename {
+            container,
+            new_name,
+        } => {
+            engine.rename(&engine.resolve(&container)?, &new_name)?;
+            Ok(0)
         }
         C::Container {
             command: ContainerCommand::Prune { force: _ },

@@ -55,6 +55,9 @@ fn ago(t: &str) -> Option<u64> {
 fn status_text(r: &Record) -> String {
     let s = &r.state;
     match s.status {
+        Status::Running if s.paused => {
+            format!("Up {} (Paused)", human(ago(&s.started_at).unwrap_or(0)))
+        }
         Status::Running => format!("Up {}", human(ago(&s.started_at).unwrap_or(0))),
         Status::Exited => format!(
             "Exited ({}) {} ago",
@@ -68,6 +71,15 @@ fn status_text(r: &Record) -> String {
         ),
         Status::Created => "Created".into(),
         other => other.to_string(),
+    }
+}
+
+/// docker's state word: `paused` for a frozen running container.
+fn state_word(r: &Record) -> String {
+    if r.state.paused && r.state.status == Status::Running {
+        "paused".into()
+    } else {
+        r.state.status.to_string()
     }
 }
 
@@ -89,7 +101,7 @@ fn row(r: &Record, no_trunc: bool) -> Value {
         "CreatedAt": r.created,
         "RunningFor": format!("{} ago", human(ago(&r.created).unwrap_or(0))),
         "Status": status_text(r),
-        "State": r.state.status.to_string(),
+        "State": state_word(r),
         "Ports": r.ports.join(", "),
         "Names": r.name,
         "Labels": labels.join(","),
@@ -100,7 +112,7 @@ fn row(r: &Record, no_trunc: bool) -> Value {
 fn matches(r: &Record, filters: &[(String, String)]) -> Result<bool> {
     for (k, v) in filters {
         let ok = match k.as_str() {
-            "status" => r.state.status.to_string() == *v,
+            "status" => state_word(r) == *v,
             "name" => r.name.contains(v.as_str()),
             "id" => r.id.starts_with(v.as_str()),
             "ancestor" => r.image == *v || r.image_id.contains(v.as_str()),

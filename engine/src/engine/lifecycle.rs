@@ -30,20 +30,7 @@ impl Engine {
                 want: "it is already running",
             });
         }
-        if rec.overlay && !rootfs::is_mounted(&rec.rootfs) {
-            let store =
-                rbox_image::Store::open(&self.data_root).map_err(|source| Error::Image {
-                    name: rec.image.clone(),
-                    source,
-                })?;
-            let image = store
-                .resolve(&rec.image_id, &Platform::host())
-                .map_err(|source| Error::Image {
-                    name: rec.image_id.clone(),
-                    source,
-                })?;
-            rootfs::prepare(&store, &image, &self.containers.dir(id))?;
-        }
+        self.ensure_rootfs(&rec)?;
         self.containers.update(id, |r| {
             r.state.stopped_by_user = false;
             r.state.error.clear();
@@ -75,6 +62,25 @@ impl Engine {
         Ok(ours)
     }
 
+    /// Mounts the overlay rootfs again when it is gone (after a reboot).
+    pub(crate) fn ensure_rootfs(&self, rec: &Record) -> Result<()> {
+        if rec.overlay && !rootfs::is_mounted(&rec.rootfs) {
+            let store =
+                rbox_image::Store::open(&self.data_root).map_err(|source| Error::Image {
+                    name: rec.image.clone(),
+                    source,
+                })?;
+            let image = store
+                .resolve(&rec.image_id, &Platform::host())
+                .map_err(|source| Error::Image {
+                    name: rec.image_id.clone(),
+                    source,
+                })?;
+            rootfs::prepare(&store, &image, &self.containers.dir(&rec.id))?;
+        }
+        Ok(())
+    }
+
     /// Sends `signal` (a number) to the container's init.
     pub fn kill(&self, id: &str, signal: i32) -> Result<()> {
         let rec = self
@@ -92,7 +98,9 @@ impl Engine {
         c.kill(signal, false).map_err(|source| Error::Runtime {
             id: id.into(),
             source,
-        })
+        })?;
+        self.thaw_after_signal(&rec);
+        Ok(())
     }
 
     /// `rbox stop`: `signal` (default: the container's stop signal), then
@@ -113,6 +121,7 @@ impl Engine {
         if let Ok(c) = self.runtime_container(&rec) {
             let _ = c.kill(signal.unwrap_or(rec.stop_signal), false);
         }
+        self.thaw_after_signal(&rec);
         if self.wait_until(id, Some(Duration::from_secs(t)), |s| s != Status::Running) {
             return Ok(());
         }
@@ -186,6 +195,7 @@ impl Engine {
             if let Ok(c) = self.runtime_container(&rec) {
                 let _ = c.kill(libc::SIGKILL, true);
             }
+            self.thaw_after_signal(&rec);
             self.wait_until(id, Some(Duration::from_secs(30)), |s| {
                 s != Status::Running && s != Status::Restarting
             });
@@ -249,7 +259,13 @@ impl Engine {
     pub fn sweep(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for (id, dir) in self.containers.partial_dirs()? {
-            if self.containers.busy_dir(&dir) {
+            // Under its lock, and still without a record: a create that
+            // finished (saved and unlocked) since the listing is not
+            // remains.
+            let Some(_lock) = self.containers.try_lock_dir(&dir) else {
+                continue;
+            };
+            if id.is_some() && dir.join("config.json").exists() {
                 continue;
             }
             tracing::info!(

@@ -14,6 +14,7 @@ use crate::spec::{self, EtcFiles, NetNs, SpecContext};
 use crate::{names, rootfs};
 
 mod lifecycle;
+mod ops;
 mod volumes;
 
 pub use lifecycle::wait_started;

@@ -282,6 +282,7 @@ fn run_once(
     let pid = c.pid();
     containers.update(id, |r| {
         r.state.status = Status::Running;
+        r.state.paused = false;
         r.state.pid = pid;
         r.state.started_at = crate::time::now();
         r.state.error.clear();

@@ -218,17 +218,6 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Brings `lo` up in `netns` with the loopback plugin.
-pub(crate) fn loopback(command: &'static str, container_id: &str, netns: &Path) -> Result<()> {
-    let conf = json!({"cniVersion": "1.0.0", "name": "rbox-lo", "type": "loopback"});
-    let target = Target {
-        container_id,
-        netns,
-        ifname: "lo",
-    };
-    exec(command, "loopback", &target, &conf).map(drop)
-}
-
 /// The IPs (without prefix) and first gateway of a CNI result.
 pub(crate) fn result_ips(result: &Value) -> (Vec<std::net::IpAddr>, Option<std::net::IpAddr>) {
     let mut ips = Vec::new();

@@ -119,11 +119,10 @@ pub(crate) fn attach(data_root: &Path, req: &NetworkRequest) -> Result<Attachmen
     done
 }
 
-/// Makes the netns, brings `lo` up, and for a bridge runs the ADD chain.
+/// Makes the netns (with `lo` up), and for a bridge runs the ADD chain.
 fn setup_netns(root: &Path, ep: &mut Endpoint, conflist: Option<&serde_json::Value>) -> Result<()> {
     let ns = ep.netns.clone().expect("set before setup");
     netns::create(&ns)?;
-    cni::loopback("ADD", &ep.container_id, &ns)?;
     let Some(list) = conflist else {
         return Ok(());
     };

@@ -1,7 +1,8 @@
 //! Container networking for `rbox run`, daemonless: docker's network modes
 //! built from the standard CNI plugins (bridge + host-local, portmap,
-//! firewall, loopback from Debian's `containernetworking-plugins`), which
-//! rbox executes itself per the CNI spec.
+//! firewall from Debian's `containernetworking-plugins`), which rbox
+//! executes itself per the CNI spec; `lo` of a new netns rbox brings up
+//! itself (no loopback plugin run per container).
 //!
 //! - `bridge` (default) and user networks: a named netns under
 //!   `/run/rbox/netns/<id>`, a veth into the network's Linux bridge, an

@@ -60,8 +60,8 @@ fn ensure_dir() -> Result<()> {
     }
 }
 
-/// Creates a fresh network namespace at `path` (removing a stale one left
-/// by a crash first).
+/// Creates a fresh network namespace at `path`, its `lo` up (removing a
+/// stale one left by a crash first).
 pub(crate) fn create(path: &Path) -> Result<()> {
     ensure_dir()?;
     remove(path)?;
@@ -81,7 +81,10 @@ pub(crate) fn create(path: &Path) -> Result<()> {
             MsFlags::MS_BIND,
             None::<&str>,
         )
-        .map_err(|e| ("bind-mounting", e))
+        .map_err(|e| ("bind-mounting", e))?;
+        // Still inside it: lo up here spares running CNI's loopback
+        // plugin (an exec of a Go binary) on every container.
+        crate::sys::loopback_up().map_err(|e| ("bringing lo up in", e))
     })
     .join()
     .unwrap_or(Err(("creating (thread panicked)", Errno::EIO)));

@@ -20,6 +20,7 @@ macro_rules! guard {
 
 mod confinement;
 mod lifecycle;
+mod ops;
 mod storage;
 
 use std::path::{Path, PathBuf};
