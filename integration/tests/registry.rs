@@ -527,6 +527,35 @@ fn build_push_then_pull_the_built_image_elsewhere() {
         skopeo_digest(&format!("docker://{name}")),
         built["Descriptor"]["digest"].as_str().unwrap()
     );
-    ok(&env.rbox("fresh", &["pull", "-q", &name]));
+    let out = env.rbox("fresh", &["pull", &name]);
+    assert!(stderr(&out).contains("Extracting"), "{}", stderr(&out));
     assert_eq!(env.inspect("fresh", &name)["Id"], built["Id"]);
+    // The pull unpacked both layers, ready for run.
+    let layers = std::fs::read_dir(env.tmp.join("fresh/layers"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.len() == 64 && e.path().is_dir()
+        })
+        .count();
+    assert_eq!(layers, 2);
+    let o = env.rbox(
+        "fresh",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroup-parent",
+            &cgroup,
+            &name,
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "built\n",
+        "{}",
+        stderr(&o)
+    );
 }

@@ -428,6 +428,7 @@ fn data_plane_login(test: &str, dir: &Path, env: Env, password: &str) {
 
     // Push and pull through the registry client, credentials from ECR.
     let mut config = ClientConfig::default();
+    config.unpack_layers = false;
     config.certs_dirs = Vec::new();
     let client = Client::new(config, Arc::new(store));
     let source = Store::open(dir.join("source-store")).expect("source store");

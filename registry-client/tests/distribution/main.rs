@@ -20,6 +20,8 @@ use rbox_test_support::distribution::{Distribution, Mode, PASSWORD, TLS_HOST, US
 
 fn config(reg: &Distribution) -> ClientConfig {
     let mut c = ClientConfig::default();
+    // The test images' layers are random bytes, not tars: no unpacking.
+    c.unpack_layers = false;
     c.backoff = Duration::from_millis(10);
     c.retries = 2;
     c.certs_dirs = Vec::new();

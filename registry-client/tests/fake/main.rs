@@ -20,6 +20,8 @@ mod push;
 
 pub(crate) fn config() -> ClientConfig {
     let mut c = ClientConfig::default();
+    // The test images' layers are random bytes, not tars: no unpacking.
+    c.unpack_layers = false;
     c.backoff = Duration::from_millis(5);
     c.max_backoff = Duration::from_millis(50);
     c.retries = 3;
