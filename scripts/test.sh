@@ -14,7 +14,7 @@ export RBOX_REQUIRE_PRIVILEGED=1
 # The end-to-end tests run the binary this build makes.
 cargo build --workspace --all-targets
 status=0
-cargo test --workspace -- --test-threads=2 || status=$?
+cargo test --workspace --no-fail-fast -- --test-threads=2 || status=$?
 # Leave no test cgroup parents behind.
 for h in /sys/fs/cgroup/*/rbox-test; do
     [ -d "$h" ] && rmdir "$h" 2>/dev/null || true

@@ -597,6 +597,9 @@ fn pid_reuse_is_detected() {
     b.write();
     ok(&b.rbox(&["run", "-d", "--bundle", b.dir().to_str().unwrap(), &b.id]));
     // Pretend the init died and its pid went to an unrelated process.
+    // Start times count clock ticks (10 ms): a real reuse comes a pid
+    // wrap-around later, so let a few ticks pass first.
+    std::thread::sleep(std::time::Duration::from_millis(50));
     let mut victim = std::process::Command::new("sleep")
         .arg("1000")
         .spawn()
