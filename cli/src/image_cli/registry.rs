@@ -70,6 +70,9 @@ pub struct PullArgs {
     /// The platform to pull from a multi-platform image (default: this host's).
     #[arg(long)]
     pub platform: Option<String>,
+    /// Store the blobs only; unpack the layers on first use instead of now.
+    #[arg(long)]
+    pub no_unpack: bool,
     #[command(flatten)]
     pub output: OutputOpts,
     #[command(flatten)]
@@ -147,8 +150,12 @@ fn client_config(opts: &RegistryOpts) -> ClientConfig {
 }
 
 pub(crate) fn client(global: &Global, opts: &RegistryOpts) -> Result<Client> {
+    client_with(global, opts, client_config(opts))
+}
+
+fn client_with(global: &Global, opts: &RegistryOpts, config: ClientConfig) -> Result<Client> {
     let creds = credential_store(global, opts.authfile.as_deref())?;
-    Ok(Client::new(client_config(opts), Arc::new(creds)))
+    Ok(Client::new(config, Arc::new(creds)))
 }
 
 fn progress_mode(o: &OutputOpts) -> Result<Mode> {
@@ -169,7 +176,11 @@ pub fn pull(global: &Global, store: &Store, a: PullArgs) -> Result<()> {
         .with_context(|| format!("invalid reference format {:?}", a.name))?;
     let platform = platform(&a.platform)?;
     let mode = progress_mode(&a.output)?;
-    let client = client(global, &a.registry)?;
+    let mut config = client_config(&a.registry);
+    if a.no_unpack {
+        config.unpack_layers = false;
+    }
+    let client = client_with(global, &a.registry, config)?;
     let before = store.records()?.get(&name).map(|r| r.digest.clone());
     let text = matches!(mode, Mode::Tty | Mode::Plain);
     if text {
