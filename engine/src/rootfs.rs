@@ -28,18 +28,25 @@ pub enum Kind {
     Copy,
 }
 
-/// Mounts (or copies) the rootfs of `image` for the container in `dir`.
+/// Mounts (or copies) the rootfs of `image` for the container `id` in
+/// `dir`. The container holds the image's layers in the store until
+/// [`release_hold`], so `rmi` and `image prune` keep them.
 pub fn prepare(
     store: &rbox_image::Store,
     image: &rbox_image::store::Image,
+    id: &str,
     dir: &Path,
 ) -> Result<(PathBuf, Kind)> {
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(&rootfs).map_err(|e| Error::io("creating", &rootfs, e))?;
-    let layers = store.layer_dirs(image).map_err(|source| Error::Image {
+    let image_err = |source| Error::Image {
         name: image.id.to_string(),
         source,
-    })?;
+    };
+    store
+        .hold_layers(id, &image.config.chain_ids())
+        .map_err(image_err)?;
+    let layers = store.layer_dirs(image).map_err(image_err)?;
     match mount_overlay(&layers, dir, &rootfs) {
         Ok(()) => Ok((rootfs, Kind::Overlay)),
         Err(e) => {
@@ -124,6 +131,14 @@ pub fn is_mounted(p: &Path) -> bool {
         return false;
     };
     a.dev() != b.dev()
+}
+
+/// Drops the container's hold on its image's layers (see [`prepare`]);
+/// logs rather than fails, as it runs on cleanup paths.
+pub fn release_hold(data_root: &Path, id: &str) {
+    if let Err(e) = rbox_image::Store::open(data_root).and_then(|s| s.release_layers(id)) {
+        tracing::warn!(%id, "cannot release the container's hold on its layers: {e}");
+    }
 }
 
 /// Unmounts the rootfs if mounted (lazily: a process still holding a

@@ -274,3 +274,48 @@ fn prune_and_gzip_stdin_load() {
             .any(|_| true)
     );
 }
+
+#[test]
+fn an_image_a_container_uses_is_kept() {
+    if !rbox_test_support::require_root("an_image_a_container_uses_is_kept") {
+        return;
+    }
+    let env = Env::new();
+    env.busybox();
+    let cgroup = format!("/rbox-test/{}", rbox_test_support::unique_id("keep"));
+    let _guard = rbox_test_support::CgroupGuard::new(cgroup.clone());
+    let id = ok(&env.rbox(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &cgroup,
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    let id = id.trim().to_string();
+    let o = env.rbox(&["rmi", "busybox"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("in use by container"), "{}", stderr(&o));
+    ok(&env.rbox(&["image", "prune", "-a", "-f"]));
+    assert!(
+        ok(&env.rbox(&["images", "-q"])).trim().len() == 12,
+        "prune -a kept the image in use"
+    );
+    // Its layers stay unpacked while the container lives.
+    let o = env.rbox(&["exec", &id, "true"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    ok(&env.rbox(&["rm", "-f", &id]));
+    ok(&env.rbox(&["rmi", "busybox"]));
+    ok(&env.rbox(&["image", "prune", "-f"]));
+    let layers = Path::new(&env.data()).join("layers");
+    let left: Vec<_> = std::fs::read_dir(&layers)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.len() == 64)
+        .collect();
+    assert!(left.is_empty(), "unpacked layers left: {left:?}");
+}

@@ -76,7 +76,7 @@ impl Engine {
                     name: rec.image_id.clone(),
                     source,
                 })?;
-            rootfs::prepare(&store, &image, &self.containers.dir(&rec.id))?;
+            rootfs::prepare(&store, &image, &rec.id, &self.containers.dir(&rec.id))?;
         }
         Ok(())
     }
@@ -274,6 +274,7 @@ impl Engine {
             );
             let _ = rootfs::release(&dir.join("rootfs"));
             if let Some(id) = &id {
+                rootfs::release_hold(&self.data_root, id);
                 let _ = network::detach(&self.data_root, id);
             }
             std::fs::remove_dir_all(&dir).map_err(|e| Error::io("removing", &dir, e))?;
@@ -319,6 +320,7 @@ pub(crate) fn destroy(data_root: &Path, rec: &Record, volumes: bool) -> Result<(
         let _ = c.delete(true);
     }
     rootfs::release(&containers.dir(&rec.id).join("rootfs"))?;
+    rootfs::release_hold(data_root, &rec.id);
     network::detach(data_root, &rec.id).map_err(|source| Error::Network {
         id: rec.id.clone(),
         source,

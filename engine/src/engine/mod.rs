@@ -202,6 +202,7 @@ impl Engine {
             Ok(r) => Ok(r),
             Err(e) => {
                 let _ = rootfs::release(&dir.join("rootfs"));
+                rootfs::release_hold(&self.data_root, &id);
                 let _ = network::detach(&self.data_root, &id);
                 let _ = std::fs::remove_dir_all(&dir);
                 if !name.is_empty() {
@@ -238,7 +239,7 @@ impl Engine {
         dir: &Path,
         opts: RunOptions,
     ) -> Result<Record> {
-        let (rootfs, kind) = rootfs::prepare(store, image, dir)?;
+        let (rootfs, kind) = rootfs::prepare(store, image, id, dir)?;
         let net_err = |source| Error::Network {
             id: id.to_string(),
             source,
