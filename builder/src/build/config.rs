@@ -69,27 +69,14 @@ pub(crate) fn state_from_image(c: &ImageConfig) -> ConfigState {
     }
 }
 
-/// RFC 3339 (UTC, seconds) of a Unix time.
+/// RFC 3339 (UTC, whole seconds, as docker writes image times) of a
+/// Unix time.
 pub(crate) fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // civil_from_days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let full = rbox_runtime::state::rfc3339(i64::try_from(secs).unwrap_or(i64::MAX), 0);
+    match full.strip_suffix(".000000000Z") {
+        Some(s) => format!("{s}Z"),
+        None => full,
+    }
 }
 
 /// Creation time: the epoch when reproducible, else now.
