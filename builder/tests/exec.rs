@@ -294,6 +294,30 @@ fn copy_step_writes_context_files_safely() {
     .unwrap();
     copy::apply(&ctx, &p3, &merged).unwrap();
     assert_eq!(fs::read_to_string(merged.join("via-up")).unwrap(), "A");
+    // A directory reached through that link is the context root too: its
+    // listing never comes from the host (whose / has an etc/).
+    for src in ["up/", "up/*.txt"] {
+        let p = copy::plan(
+            &ctx,
+            &[src.to_string()],
+            "/upcopy/",
+            "/",
+            Some(&merged),
+            &CopyOptions::default(),
+            None,
+        )
+        .unwrap();
+        copy::apply(&ctx, &p, &merged).unwrap();
+        assert_eq!(
+            fs::read_to_string(merged.join("upcopy/a.txt")).unwrap(),
+            "A",
+            "{src}"
+        );
+        assert!(
+            !merged.join("upcopy/etc").exists(),
+            "{src}: the host's / was listed"
+        );
+    }
     assert!(matches!(
         copy::plan(
             &ctx,

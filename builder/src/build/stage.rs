@@ -581,8 +581,9 @@ fn run_mount(
                 return Err(unsupported("RUN --mount=type=bind,from="));
             }
             let rel = m.source.clone().unwrap_or_default();
-            let f = rbox_image::layer::open_in_root(&ctx.req.context, Path::new(&rel)).map_err(
-                |e| {
+            // The path the kernel resolves inside the context.
+            let real = rbox_image::layer::real_path_in_root(&ctx.req.context, Path::new(&rel))
+                .map_err(|e| {
                     step_err(
                         step,
                         ExecError::Source {
@@ -590,14 +591,7 @@ fn run_mount(
                             reason: format!("cannot open in the build context: {e}"),
                         },
                     )
-                },
-            )?;
-            // The path the kernel resolved inside the context.
-            let real = std::fs::read_link(format!(
-                "/proc/self/fd/{}",
-                std::os::fd::AsRawFd::as_raw_fd(&f)
-            ))
-            .map_err(|e| step_err(step, ExecError::io("resolve", Path::new(&rel), e)))?;
+                })?;
             Ok(Mount::Bind {
                 source: real,
                 target,

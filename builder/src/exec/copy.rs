@@ -174,7 +174,11 @@ fn expand_glob(context: &Path, pattern: &Path) -> Result<Vec<PathBuf>, ExecError
                 next.push(base.join(&seg));
                 continue;
             }
-            let dir = context.join(base);
+            // List the directory the path names inside the context, never
+            // one a symlink on the way points at on the host.
+            let Ok(dir) = rbox_image::layer::real_path_in_root(context, base) else {
+                continue;
+            };
             let Ok(rd) = std::fs::read_dir(&dir) else {
                 continue;
             };
@@ -193,7 +197,13 @@ fn expand_glob(context: &Path, pattern: &Path) -> Result<Vec<PathBuf>, ExecError
     }
     Ok(current
         .into_iter()
-        .filter(|p| std::fs::symlink_metadata(context.join(p)).is_ok())
+        .filter(|p| {
+            let (Some(parent), Some(name)) = (p.parent(), p.file_name()) else {
+                return false;
+            };
+            rbox_image::layer::real_path_in_root(context, parent)
+                .is_ok_and(|d| std::fs::symlink_metadata(d.join(name)).is_ok())
+        })
         .collect())
 }
 
@@ -335,7 +345,7 @@ pub fn plan(
                     reason: "a file cannot replace /".into(),
                 });
             }
-            let e = file_entry(context, &rel, target, &meta)?;
+            let e = file_entry(context, &rel, &context.join(&rel), target, &meta)?;
             seen.insert(e.dest.clone());
             entries.push(e);
         }
@@ -401,20 +411,23 @@ pub fn plan_mkdir(path: &str, rootfs: &Path, owner: (u32, u32)) -> Result<CopyPl
     })
 }
 
+/// An entry for the file, symlink or other non-directory `rel` of the
+/// context; `path` is where it really is on the host (for a symlink's
+/// target and for messages), its contents are read inside the context.
 fn file_entry(
     context: &Path,
     rel: &Path,
+    path: &Path,
     dest: PathBuf,
     meta: &std::fs::Metadata,
 ) -> Result<Entry, ExecError> {
-    let path = context.join(rel);
     let kind = if meta.file_type().is_symlink() {
-        let t = std::fs::read_link(&path).map_err(|e| ExecError::io("read link", &path, e))?;
+        let t = std::fs::read_link(path).map_err(|e| ExecError::io("read link", path, e))?;
         Kind::Symlink(t)
     } else if meta.is_file() {
         let f = rbox_image::layer::open_in_root(context, rel)
-            .map_err(|e| ExecError::io("open", &path, e))?;
-        let (size, sha256) = hash_file(f).map_err(|e| ExecError::io("read", &path, e))?;
+            .map_err(|e| ExecError::io("open", path, e))?;
+        let (size, sha256) = hash_file(f).map_err(|e| ExecError::io("read", path, e))?;
         Kind::File { size, sha256 }
     } else {
         return Err(source_err(
@@ -457,9 +470,11 @@ fn walk(
     seen: &mut BTreeSet<PathBuf>,
     ignore: Option<&Matcher>,
 ) -> Result<(), ExecError> {
-    let dir = context.join(rel);
-    // The directory itself was opened inside the root; its children are
-    // read by name and never followed.
+    // The directory as resolved inside the context (a symlink on the way
+    // resolves there, never on the host); its children are read by name
+    // and never followed.
+    let dir = rbox_image::layer::real_path_in_root(context, rel)
+        .map_err(|e| ExecError::io("open", &context.join(rel), e))?;
     let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(&dir)
         .map_err(|e| ExecError::io("read", &dir, e))?
         .map(|e| e.map(|e| e.file_name()))
@@ -469,7 +484,7 @@ fn walk(
     for n in names {
         let child_rel = rel.join(&n);
         let child_dest = dest.join(&n);
-        let path = context.join(&child_rel);
+        let path = dir.join(&n);
         let meta = std::fs::symlink_metadata(&path).map_err(|e| ExecError::io("stat", &path, e))?;
         if ignored(ignore, &child_rel) {
             // An excluded directory may still hold re-included files
@@ -507,7 +522,7 @@ fn walk(
             }
             walk(context, &child_rel, &child_dest, entries, seen, ignore)?;
         } else {
-            let e = file_entry(context, &child_rel, child_dest, &meta)?;
+            let e = file_entry(context, &child_rel, &path, child_dest, &meta)?;
             seen.insert(e.dest.clone());
             entries.push(e);
         }

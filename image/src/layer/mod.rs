@@ -165,6 +165,17 @@ pub fn open_in_root(root: &Path, path: &Path) -> std::io::Result<std::fs::File> 
     Ok(std::fs::File::from(fd))
 }
 
+/// The path `path` inside the tree at `root` really names on the host,
+/// resolved as [`open_in_root`] resolves it (every symlink inside the
+/// root) and read back from the kernel: a path without symlinks, below
+/// `root`, that plain path calls can then use for that directory's
+/// entries (which they must still not follow).
+pub fn real_path_in_root(root: &Path, path: &Path) -> std::io::Result<std::path::PathBuf> {
+    use std::os::fd::AsRawFd;
+    let f = open_in_root(root, path)?;
+    std::fs::read_link(format!("/proc/self/fd/{}", f.as_raw_fd()))
+}
+
 /// A reader that applies [`Compression::detect`] and decompresses, for
 /// callers that want the tar stream itself.
 pub fn decompress<'a, R: Read + 'a>(reader: R) -> Result<(Compression, Box<dyn Read + 'a>)> {
